@@ -1,0 +1,37 @@
+/**
+ * The root awilix container: core singletons, resolved once at boot. Only the composition root (gateway.ts) touches
+ * the container; plugins receive the cradle. Plugins add their own services by augmenting `Cradle`:
+ *
+ *   declare module 'switchyard' { interface Cradle { keyStore: KeyStore } }
+ */
+import { createContainer, asValue, InjectionMode, type AwilixContainer } from 'awilix'
+import type { Dispatcher } from 'undici'
+import type { Config } from './config/load.js'
+import type { Logger } from './logger.js'
+import type { ProviderRegistry } from '../providers/registry.js'
+import type { ModelTable } from './models.js'
+import type { GatewayState } from './state.js'
+
+export interface Cradle {
+  config: Config
+  logger: Logger
+  /** undici dispatcher for every upstream call (an Agent: one keep-alive pool per origin). */
+  dispatcher: Dispatcher
+  providers: ProviderRegistry
+  models: ModelTable
+  /** Per-request scope only: the request's state and a logger bound to its request id. */
+  state: GatewayState
+  log: Logger
+}
+
+export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | 'dispatcher' | 'providers' | 'models'>): AwilixContainer<Cradle> {
+  const container = createContainer<Cradle>({ injectionMode: InjectionMode.PROXY, strict: true })
+  container.register({
+    config: asValue(values.config),
+    logger: asValue(values.logger),
+    dispatcher: asValue(values.dispatcher),
+    providers: asValue(values.providers),
+    models: asValue(values.models),
+  })
+  return container
+}

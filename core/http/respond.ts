@@ -1,0 +1,81 @@
+/**
+ * Response writers. JSON goes through Koa; SSE is written straight to the socket with backpressure, so a slow
+ * client slows the upstream read instead of buffering it. A failure after the stream started is sent as an SSE
+ * error event (`data: {"error":{...}}`, which the official SDKs raise as an APIError) and the stream is closed.
+ */
+import type { ParameterizedContext } from 'koa'
+import type { ServerResponse } from 'node:http'
+import { asGatewayError, toErrorBody } from '../errors.js'
+import { sseData, SSE_DONE } from '../sse.js'
+import type { GatewayState } from '../state.js'
+import type { Usage } from '../openai/types.js'
+
+export type GatewayContext = ParameterizedContext<GatewayState>
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+interface StreamChunk {
+  usage?: Usage | null
+  choices?: unknown[]
+}
+
+/**
+ * Write OpenAI chunks as SSE, then `data: [DONE]`. Usage chunks are recorded in state.usage and forwarded only when
+ * the client asked for them (`stream_options.include_usage`). Resolves when the stream is over, however it ended.
+ */
+export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<StreamChunk>, includeUsage: boolean): Promise<void> {
+  const res = ctx.res
+  const state = ctx.state
+  ctx.respond = false
+  ctx.status = 200
+  res.writeHead(200, SSE_HEADERS)
+  const it = chunks[Symbol.asyncIterator]()
+  let finished = false
+  try {
+    for (;;) {
+      const step = await it.next()
+      if (step.done) break
+      let chunk = step.value
+      if (chunk.usage) state.usage = chunk.usage
+      if (!includeUsage && chunk.usage !== undefined) {
+        if (!chunk.choices || chunk.choices.length === 0) continue
+        const { usage: _u, ...rest } = chunk
+        chunk = rest
+      }
+      if (res.destroyed) break
+      if (!res.write(sseData(chunk))) await drained(res)
+    }
+    finished = true
+    if (!res.destroyed) res.end(SSE_DONE)
+  } catch (err) {
+    finished = true
+    const e = asGatewayError(err)
+    state.error = e
+    if (!res.destroyed) res.end(sseData(toErrorBody(e)))
+  } finally {
+    if (!finished && it.return) await it.return().catch(() => undefined)
+  }
+}
+
+/** Float32 little-endian base64, the format OpenAI returns for encoding_format: base64. */
+export function floatsToBase64(v: readonly number[]): string {
+  const f = new Float32Array(v)
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64')
+}

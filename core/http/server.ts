@@ -1,0 +1,114 @@
+/**
+ * The Koa application: one entry middleware (request id, per-request scope, abort signal, error rendering), then
+ * every declared route. Non-public routes run the request chain before their handler.
+ */
+import Koa from 'koa'
+import Router from '@koa/router'
+import { randomUUID } from 'node:crypto'
+import { asFunction, asValue, type AwilixContainer } from 'awilix'
+import type { Cradle } from '../container.js'
+import { asGatewayError, gatewayError, toErrorBody } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { createState, type GatewayState, type Outcome } from '../state.js'
+import type { GatewayMiddleware } from '../plugin.js'
+import { composeRequestChain } from '../pipeline.js'
+import { prepareModelRequest } from './handlers.js'
+import type { GatewayContext } from './respond.js'
+import type { RouteDef } from './routes.js'
+import type { Operation } from '../openai/types.js'
+
+export interface InFlight {
+  count: number
+  draining: boolean
+  /** Resolvers waiting for count to reach zero. */
+  idle: Array<() => void>
+}
+
+export interface HttpAppOptions {
+  container: AwilixContainer<Cradle>
+  logger: Logger
+  middleware: readonly GatewayMiddleware[]
+  routes: readonly RouteDef[]
+  bodyLimit: number
+  inFlight: InFlight
+}
+
+export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
+  const app = new Koa<GatewayState>()
+  app.silent = true
+  app.on('error', (err: unknown) => o.logger.debug('koa error', { err }))
+  app.use(gatewayEntry(o))
+
+  const router = new Router<GatewayState>()
+  for (const route of o.routes) {
+    const stack: GatewayMiddleware[] = []
+    if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit))
+    stack.push(route.public ? route.handler : composeRequestChain(o.middleware, markKind(route)))
+    const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
+    for (const p of typeof route.path === 'string' ? [route.path] : route.path) {
+      ;(router[method] as (path: string, ...mw: GatewayMiddleware[]) => unknown)(p, ...stack)
+    }
+  }
+  app.use(router.routes() as unknown as GatewayMiddleware)
+  app.use(async function noRoute(ctx) {
+    // @koa/router records the layers whose path matched whatever the method: a match means 405, none 404.
+    const matched = (ctx as unknown as { matched?: unknown[] }).matched
+    if (matched && matched.length) {
+      throw gatewayError('GW_ERR_METHOD_NOT_ALLOWED', `Method ${ctx.method} is not allowed on ${ctx.path}.`)
+    }
+    throw gatewayError('GW_ERR_ROUTE_NOT_FOUND', `Unknown request URL: ${ctx.method} ${ctx.path}.`)
+  })
+  return app
+}
+
+/** Set ctx.state.kind for non-model routes before the chain (model routes set it while reading the body). */
+function markKind(route: RouteDef): GatewayMiddleware {
+  if (route.body) return route.handler
+  const kind = route.kind
+  const handler = route.handler
+  return function routeHandler(ctx, next) {
+    ctx.state.kind = kind
+    return handler(ctx, next)
+  }
+}
+
+function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
+  const { container, logger, inFlight } = o
+  return async function gatewayEntry(ctx: GatewayContext, next) {
+    const ac = new AbortController()
+    let resolveDone!: (o: Outcome) => void
+    const done = new Promise<Outcome>((r) => (resolveDone = r))
+    const scope = container.createScope()
+    const state = createState(scope, ac.signal, done)
+    ctx.state = state
+    state.requestId = randomUUID()
+    ctx.set('x-request-id', state.requestId)
+    ctx.set('x-litellm-call-id', state.requestId)
+    // The child logger is built on first use, after a request-id plugin may have replaced the id.
+    scope.register({ state: asValue(state), log: asFunction(() => logger.child({ requestId: state.requestId })).scoped() })
+    inFlight.count++
+    const res = ctx.res
+    res.once('close', () => {
+      const aborted = !res.writableFinished
+      if (aborted) ac.abort()
+      inFlight.count--
+      if (inFlight.count === 0) for (const r of inFlight.idle.splice(0)) r()
+      resolveDone({ status: res.statusCode, error: state.error, aborted, usage: state.usage })
+      scope.dispose().catch((err: unknown) => logger.error('scope dispose failed', { err }))
+    })
+    if (inFlight.draining) ctx.set('connection', 'close')
+    try {
+      await next()
+    } catch (err) {
+      const e = asGatewayError(err)
+      state.error = e
+      if (e.code === 'GW_ERR_INTERNAL') logger.error('request failed', { requestId: state.requestId, err: e.cause ?? e })
+      else logger.debug('request error', { requestId: state.requestId, code: e.code, status: e.status })
+      if (ctx.headerSent || !ctx.writable || e.status === 499) return
+      ctx.status = e.status
+      if (e.retryAfter !== undefined) ctx.set('retry-after', String(Math.ceil(e.retryAfter)))
+      if (e.headers) ctx.set(e.headers)
+      ctx.body = toErrorBody(e)
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/** Switchyard's public API. */
+export { createGateway, type Gateway, type GatewayOptions, type ListenResult } from './gateway.js'
+export { definePlugin, loadPlugins, type GatewayPlugin, type GatewayMiddleware, type LoadedPlugin } from './plugin.js'
+export { composeAttemptChain, type Attempt, type AttemptHandler, type AttemptInterceptor } from './pipeline.js'
+export { loadConfigFile, parseConfig, buildConfig, type Config, type RawConfig, type ModelEntry, type PluginEntry } from './config/load.js'
+export { createLogger, type Logger, type LogLevel } from './logger.js'
+export type { Cradle } from './container.js'
+export type { GatewayState, Principal, Outcome, AttemptRecord, RequestKind } from './state.js'
+export type { RouteDef, RouteRegistrar } from './http/routes.js'
+export * from './errors.js'
+export type * from './openai/types.js'
+export { completion, embedding, textCompletion, type CompletionParams, type EmbeddingParams, type CallOptions } from './sdk.js'
+export type { ProviderAdapter, Target, ParamMap, ParamRule, StreamTranslator, SseEvent, ProviderResult } from '../providers/types.js'
+export { createOpenAIAdapter, createOpenAICompatible, applyParamMap } from '../providers/index.js'
+export { bundledPlugins } from '../plugins/index.js'
+
+/** Identity helper for provider adapters, for type inference. */
+export function defineProvider<P extends import('../providers/types.js').ProviderAdapter>(p: P): P {
+  return p
+}

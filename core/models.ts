@@ -1,0 +1,142 @@
+/**
+ * The model table: `model_list` entries resolved once at boot into immutable Targets, grouped by public name.
+ * Wildcard names (`openai/*`, `*`) route any matching model to a provider, as in LiteLLM; targets built for them
+ * are cached (bounded).
+ */
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Config, ModelEntry } from './config/load.js'
+import { gatewayError } from './errors.js'
+import type { ModelObject } from './openai/types.js'
+import type { ProviderRegistry } from '../providers/registry.js'
+import type { Target } from '../providers/types.js'
+import { REQUEST_DEFAULT_KEYS } from './compat/litellm.js'
+
+export interface ModelTable {
+  /** Every deployment of a public model name, in config order. Throws 404 GW_ERR_MODEL_NOT_FOUND. */
+  resolve(name: string): Target[]
+  has(name: string): boolean
+  /** Public model names for /v1/models (wildcards are not listed). */
+  list(): ModelObject[]
+  /** All concrete deployments. */
+  deployments(): readonly Target[]
+}
+
+interface Wildcard {
+  prefix: string
+  entry: ModelEntry
+}
+
+export interface TargetDefaults {
+  dropParams: boolean
+  /** Seconds. */
+  requestTimeout: number
+  /** Seconds. */
+  streamTimeout: number
+  env: Record<string, string | undefined>
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/** Build one Target from a model_list entry (or from SDK call params). */
+export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: TargetDefaults, modelOverride?: string): Target {
+  const p = entry.litellm_params
+  const { provider, model } = providers.parseModel(modelOverride ?? p.model, str(p.custom_llm_provider))
+  const adapter = providers.get(provider)
+  const info = (entry.model_info ?? {}) as Record<string, unknown>
+  const fromEnv = (names: readonly string[] | undefined) => {
+    for (const n of names ?? []) if (d.env[n]) return d.env[n]
+    return undefined
+  }
+  const defaults: Record<string, unknown> = {}
+  for (const k of Object.keys(p)) if (REQUEST_DEFAULT_KEYS.has(k) && p[k] != null) defaults[k] = p[k]
+  const id = str(info.id) ?? createHash('sha256').update(JSON.stringify([entry.model_name, p])).digest('hex').slice(0, 16)
+  return Object.freeze({
+    id,
+    modelName: entry.model_name,
+    provider,
+    model,
+    apiBase: str(p.api_base) ?? fromEnv(adapter?.env?.apiBase),
+    apiKey: str(p.api_key) ?? fromEnv(adapter?.env?.apiKey),
+    apiVersion: str(p.api_version),
+    organization: str(p.organization),
+    timeoutMs: (num(p.timeout) ?? d.requestTimeout) * 1000,
+    streamTimeoutMs: (num(p.stream_timeout) ?? num(p.timeout) ?? d.streamTimeout) * 1000,
+    maxRetries: num(p.max_retries),
+    rpm: num(p.rpm),
+    tpm: num(p.tpm),
+    weight: num(p.weight) ?? 1,
+    order: num(p.order),
+    inputCostPerToken: num(p.input_cost_per_token) ?? num(info.input_cost_per_token),
+    outputCostPerToken: num(p.output_cost_per_token) ?? num(info.output_cost_per_token),
+    mockResponse: typeof p.mock_response === 'string' ? p.mock_response : undefined,
+    dropParams: typeof p.drop_params === 'boolean' ? p.drop_params : d.dropParams,
+    additionalDropParams: Array.isArray(p.additional_drop_params) ? (p.additional_drop_params as string[]) : [],
+    extraHeaders: (p.extra_headers as Record<string, string> | undefined) ?? {},
+    defaults,
+    modelInfo: info,
+  })
+}
+
+export function createModelTable(config: Config, providers: ProviderRegistry, env: Record<string, string | undefined> = process.env): ModelTable {
+  const d: TargetDefaults = {
+    dropParams: config.settings.drop_params,
+    requestTimeout: config.settings.request_timeout,
+    streamTimeout: config.settings.stream_timeout,
+    env,
+  }
+  const byName = new Map<string, Target[]>()
+  const wildcards: Wildcard[] = []
+  const all: Target[] = []
+  for (const entry of config.model_list) {
+    if (entry.model_name.endsWith('*')) {
+      wildcards.push({ prefix: entry.model_name.slice(0, -1), entry })
+      continue
+    }
+    const target = buildTarget(entry, providers, d)
+    if (!providers.get(target.provider)) throw gatewayError('GW_ERR_PROVIDER_UNKNOWN', `model_list: unknown provider for ${entry.model_name}`)
+    let group = byName.get(entry.model_name)
+    if (!group) byName.set(entry.model_name, (group = []))
+    group.push(target)
+    all.push(target)
+  }
+  // Longest prefix first, so `openai/*` wins over `*`.
+  wildcards.sort((a, b) => b.prefix.length - a.prefix.length)
+  const wildcardTargets = new LRUCache<string, Target[]>({ max: 1000 })
+  const created = Math.floor(Date.now() / 1000)
+  const listed: ModelObject[] = [...byName.entries()].map(([id, group]) => ({
+    id, object: 'model', created, owned_by: String(group[0]!.modelInfo.owned_by ?? group[0]!.provider),
+  }))
+
+  function fromWildcard(name: string): Target[] | undefined {
+    const hit = wildcardTargets.get(name)
+    if (hit) return hit
+    const w = wildcards.find((x) => name.startsWith(x.prefix))
+    if (!w) return undefined
+    const rest = name.slice(w.prefix.length)
+    const m = w.entry.litellm_params.model
+    const upstream = m.endsWith('*') ? m.slice(0, -1) + rest : m
+    const target = buildTarget({ ...w.entry, model_name: name }, providers, d, upstream)
+    const group = [target]
+    wildcardTargets.set(name, group)
+    return group
+  }
+
+  return {
+    resolve(name) {
+      const group = byName.get(name) ?? fromWildcard(name)
+      if (!group) {
+        throw gatewayError('GW_ERR_MODEL_NOT_FOUND', `The model \`${name}\` does not exist or you do not have access to it.`, { param: 'model' })
+      }
+      return group
+    },
+    has: (name) => byName.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
+    list: () => listed,
+    deployments: () => all,
+  }
+}

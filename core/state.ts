@@ -1,0 +1,105 @@
+/**
+ * Per-request state: one interface, declared up front and initialised in full by `createState()` (Fastify's
+ * decorateRequest rule applied to Koa). A plugin that needs a field of its own adds it by module augmentation:
+ *
+ *   declare module 'switchyard' { interface GatewayState { tags: string[] } }
+ *
+ * and sets its initial value in its own middleware, never as an ad-hoc key.
+ *
+ * Data goes in `ctx.state`; behaviour that needs request data goes in the per-request scope (`ctx.state.scope`).
+ */
+import type { AwilixContainer } from 'awilix'
+import type { GatewayError } from './errors.js'
+import type { Operation, Usage } from './openai/types.js'
+import type { Target } from '../providers/types.js'
+import type { Cradle } from './container.js'
+
+/** Who is calling, set by an auth plugin. */
+export interface Principal {
+  /** Stable id for limits and logs: a key's hash, 'master', 'anonymous'. */
+  id: string
+  kind: 'master' | 'key' | 'anonymous'
+  keyAlias?: string | undefined
+  teamId?: string | undefined
+  userId?: string | undefined
+  /** Model names this principal may call; empty = all. */
+  models?: readonly string[] | undefined
+  metadata?: Record<string, unknown> | undefined
+}
+
+/** One upstream attempt, as recorded for logging, retries and metrics. */
+export interface AttemptRecord {
+  targetId: string
+  provider: string
+  model: string
+  startedAt: number
+  durationMs: number
+  status: number
+  errorCode?: string | undefined
+}
+
+/** How the response ended; resolved once the last byte is written or the client went away. */
+export interface Outcome {
+  status: number
+  error: GatewayError | null
+  /** True when the client disconnected before the response completed. */
+  aborted: boolean
+  usage: Usage | null
+}
+
+/** The kind of request: an upstream operation, or a gateway route ('models', 'management', ...). */
+export type RequestKind = Operation | 'models' | 'management' | 'other'
+
+export interface GatewayState {
+  requestId: string
+  /** Unix milliseconds when the request entered the gateway. */
+  startedAt: number
+  kind: RequestKind
+  principal: Principal | null
+  /** Lower = more important; plugins map it to classes. Defaults to 'normal' until a plugin reads the body. */
+  priority: number | 'normal'
+  /** The parsed JSON body (after validation for model operations). */
+  body: Record<string, unknown> | null
+  /** The public model name asked for. */
+  model: string
+  stream: boolean
+  /** Candidate deployments in the order to try them; set by a router plugin (or, with none, by the core). */
+  targets: Target[]
+  attempts: AttemptRecord[]
+  /** The deployment that produced the response. */
+  target: Target | null
+  usage: Usage | null
+  /** The error the response ended with (also for a failure after an SSE stream started). */
+  error: GatewayError | null
+  costUsd: number
+  timings: Record<string, number>
+  /** Aborted when the client disconnects (or the gateway drains past its deadline). */
+  signal: AbortSignal
+  /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
+  done: Promise<Outcome>
+  /** Per-request awilix scope; disposed when the response finishes. */
+  scope: AwilixContainer<Cradle>
+}
+
+export function createState(scope: AwilixContainer<Cradle>, signal: AbortSignal, done: Promise<Outcome>): GatewayState {
+  return {
+    requestId: '',
+    startedAt: Date.now(),
+    kind: 'other',
+    principal: null,
+    priority: 'normal',
+    body: null,
+    model: '',
+    stream: false,
+    targets: [],
+    attempts: [],
+    target: null,
+    usage: null,
+    error: null,
+    costUsd: 0,
+    timings: {},
+    signal,
+    done,
+    scope,
+  }
+}

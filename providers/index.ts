@@ -1,0 +1,6 @@
+export type * from './types.js'
+export { applyParamMap, setPath, GATEWAY_FIELDS } from './param-map.js'
+export { createProviderRegistry, builtinProviders, type ProviderRegistry } from './registry.js'
+export { createOpenAIAdapter, openAIError, parseRetryAfter, openai, type OpenAIFamilyOptions } from './openai/index.js'
+export { OPENAI_COMPATIBLE, createOpenAICompatible } from './openai-compatible.js'
+export { mock } from './mock/index.js'

@@ -1,0 +1,156 @@
+/**
+ * The OpenAI adapter: the identity translation, and the base every OpenAI-compatible host composes
+ * (openai-compatible.ts) as Azure will. Request bodies pass through with the deployment's model id; responses and
+ * stream chunks are already in the target format.
+ *
+ * Streaming always asks upstream for usage (`stream_options.include_usage`) so cost tracking is exact; the core
+ * forwards the usage chunk to the client only when the client asked for it.
+ * API reference: https://platform.openai.com/docs/api-reference/chat/create
+ */
+import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import type { ChatChunk, ChatCompletion, EmbeddingResponse, TextCompletion, Usage } from '../../core/openai/types.js'
+import type { Operation, ParamMap, ParamRule, ProviderAdapter, ProviderRequest, SseEvent, StreamTranslator, Target } from '../types.js'
+
+export interface OpenAIFamilyOptions {
+  name: string
+  /** Default API base; `api_base` on the deployment wins. Omit where the host has no public default (vLLM). */
+  baseUrl?: string
+  /** How the key is sent: `Authorization: Bearer` (most hosts), `api-key` (Azure), or not at all. */
+  auth?: 'bearer' | 'api-key' | 'none'
+  /** Chat params this host rejects: dropped with drop_params, else a 400 (LiteLLM's UnsupportedParamsError). */
+  unsupported?: readonly string[]
+  /** Whether the host understands stream_options.include_usage (most do). */
+  streamUsage?: boolean
+  operations?: readonly Operation[]
+  /** Environment variables read for the key and base when the deployment gives none (LiteLLM's names). */
+  env?: { apiKey?: readonly string[]; apiBase?: readonly string[] }
+}
+
+/** Hosts that do not send OpenAI's `context_length_exceeded` code still say so in the message. */
+const CONTEXT_WINDOW_TEXT = /maximum context length|context window|context length|too many tokens/i
+
+const PATHS: Record<Operation, string> = { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' }
+
+function modelRule(): ParamRule<Record<string, unknown>> {
+  return { to: 'model', map: (_v, _r, t) => t.model, default: (_r: unknown, t: Target) => t.model }
+}
+
+export function parseRetryAfter(h: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(h) ? h[0] : h
+  if (!v) return undefined
+  const s = Number(v)
+  if (Number.isFinite(s)) return Math.max(0, s)
+  const d = Date.parse(v)
+  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
+}
+
+/** Map an OpenAI-shaped error body ({error:{message,type,code,param}}) and status to a GatewayError. */
+export function openAIError(provider: string, status: number, body: unknown, headers: Record<string, string | string[] | undefined>): GatewayError {
+  const e = (body && typeof body === 'object' && 'error' in body ? (body as { error: unknown }).error : body) as
+    | { message?: unknown; code?: unknown; param?: unknown; type?: unknown }
+    | string
+    | null
+  let message: string
+  let upstreamCode: string | null = null
+  let param: string | null = null
+  if (e && typeof e === 'object') {
+    message = typeof e.message === 'string' ? e.message : JSON.stringify(e)
+    upstreamCode = typeof e.code === 'string' ? e.code : null
+    param = typeof e.param === 'string' ? e.param : null
+  } else if (typeof e === 'string' && e) {
+    message = e.length > 500 ? `${e.slice(0, 500)}...` : e
+  } else {
+    message = `${provider} returned HTTP ${status}`
+  }
+  let code: ErrorCode = codeForUpstreamStatus(status)
+  if (upstreamCode === 'context_length_exceeded' || CONTEXT_WINDOW_TEXT.test(message)) {
+    if (status === 400 || status === 413) code = 'GW_ERR_CONTEXT_WINDOW'
+  } else if (upstreamCode === 'content_policy_violation' || upstreamCode === 'content_filter') {
+    code = 'GW_ERR_CONTENT_POLICY'
+  }
+  return gatewayError(code, message, {
+    param,
+    openaiCode: upstreamCode,
+    provider,
+    upstreamStatus: status,
+    retryAfter: parseRetryAfter(headers['retry-after']),
+  })
+}
+
+class OpenAIStream<C extends { usage?: Usage | null }> implements StreamTranslator<C> {
+  private usage: Usage | null = null
+  constructor(private readonly provider: string) {}
+  event(e: SseEvent): C[] {
+    if (e.data === '[DONE]' || e.data === '') return []
+    let chunk: C & { error?: unknown }
+    try {
+      chunk = JSON.parse(e.data)
+    } catch {
+      throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${this.provider} sent a stream event that is not JSON`)
+    }
+    if (chunk.error !== undefined) throw openAIError(this.provider, 500, chunk, {})
+    if (chunk.usage) this.usage = chunk.usage
+    return [chunk]
+  }
+  end(): { chunks: C[]; usage: Usage | null } {
+    return { chunks: [], usage: this.usage }
+  }
+}
+
+export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
+  const auth = o.auth ?? 'bearer'
+  const streamUsage = o.streamUsage ?? true
+  const chatParams: ParamMap<Record<string, unknown>> = { model: modelRule() }
+  for (const p of o.unsupported ?? []) chatParams[p] = 'unsupported'
+  const ops = new Set<Operation>(o.operations ?? ['chat', 'completions', 'embeddings'])
+
+  const adapter: ProviderAdapter = {
+    name: o.name,
+    operations: ops,
+    env: o.env,
+    request(op: Operation, target: Target): ProviderRequest {
+      const base = target.apiBase ?? o.baseUrl
+      if (!base) {
+        throw gatewayError('GW_ERR_UPSTREAM_CONNECTION', `No api_base configured for ${o.name} model ${target.model}; set litellm_params.api_base`)
+      }
+      const headers: Record<string, string> = {}
+      if (target.apiKey && auth === 'bearer') headers.authorization = `Bearer ${target.apiKey}`
+      else if (target.apiKey && auth === 'api-key') headers['api-key'] = target.apiKey
+      if (target.organization) headers['openai-organization'] = target.organization
+      for (const k in target.extraHeaders) headers[k.toLowerCase()] = target.extraHeaders[k]!
+      return { url: (base.endsWith('/') ? base.slice(0, -1) : base) + PATHS[op], headers }
+    },
+    chat: {
+      params: chatParams as ParamMap<any>,
+      finish(body, _req, _target, stream) {
+        if (stream && streamUsage) {
+          body.stream_options = { ...(body.stream_options as object | undefined), include_usage: true }
+        }
+        return body
+      },
+      response: (body) => body as ChatCompletion,
+      stream: () => new OpenAIStream<ChatChunk>(o.name),
+    },
+    completions: {
+      params: { model: modelRule() } as ParamMap<any>,
+      finish(body, _req, _target, stream) {
+        if (stream && streamUsage) body.stream_options = { ...(body.stream_options as object | undefined), include_usage: true }
+        return body
+      },
+      response: (body) => body as TextCompletion,
+      stream: () => new OpenAIStream<TextCompletion>(o.name),
+    },
+    embeddings: {
+      params: { model: modelRule() } as ParamMap<any>,
+      response: (body) => body as EmbeddingResponse,
+    },
+    error: (status, body, headers) => openAIError(o.name, status, body, headers),
+  }
+  return adapter
+}
+
+export const openai = createOpenAIAdapter({
+  name: 'openai',
+  baseUrl: 'https://api.openai.com/v1',
+  env: { apiKey: ['OPENAI_API_KEY'], apiBase: ['OPENAI_BASE_URL', 'OPENAI_API_BASE'] },
+})

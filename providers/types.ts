@@ -1,0 +1,140 @@
+/**
+ * The provider contract. A provider adapter translates the OpenAI format to one provider's wire format and back:
+ * request (URL, headers, body via a declarative ParamMap), response, stream and error. Adapters are data first
+ * (a ParamMap a reviewer can read as a spec) and code second (small transform functions).
+ */
+import type { GatewayError } from '../core/errors.js'
+import type {
+  ChatChunk, ChatCompletion, ChatRequest, CompletionRequest, EmbeddingRequest, EmbeddingResponse, Operation,
+  TextCompletion, Usage,
+} from '../core/openai/types.js'
+
+export type { Operation }
+
+/**
+ * One resolved deployment: a public model name served by one provider model at one endpoint. Built once at boot
+ * from a `model_list` entry (or per call by the SDK); never mutated.
+ */
+export interface Target {
+  /** Deployment id: `model_info.id` or a stable generated one. */
+  readonly id: string
+  /** The public model name clients ask for (`model_name`). */
+  readonly modelName: string
+  /** Adapter name: 'openai', 'groq', 'mock', ... */
+  readonly provider: string
+  /** Model id sent upstream (the part after `provider/`). */
+  readonly model: string
+  readonly apiBase?: string | undefined
+  readonly apiKey?: string | undefined
+  readonly apiVersion?: string | undefined
+  readonly organization?: string | undefined
+  /** Whole-request timeout for non-streaming calls, milliseconds. */
+  readonly timeoutMs: number
+  /** Time allowed until the stream's response headers arrive, milliseconds. */
+  readonly streamTimeoutMs: number
+  readonly maxRetries?: number | undefined
+  readonly rpm?: number | undefined
+  readonly tpm?: number | undefined
+  readonly weight: number
+  readonly order?: number | undefined
+  readonly inputCostPerToken?: number | undefined
+  readonly outputCostPerToken?: number | undefined
+  /** Canned reply (LiteLLM `mock_response`): the call never leaves the process. */
+  readonly mockResponse?: string | undefined
+  /** Drop params the provider does not support instead of failing with 400 (LiteLLM `drop_params`). */
+  readonly dropParams: boolean
+  /** Params always removed before the call (LiteLLM `additional_drop_params`). */
+  readonly additionalDropParams: readonly string[]
+  readonly extraHeaders: Readonly<Record<string, string>>
+  /** Request params set on the deployment (e.g. temperature); the client's own values win. */
+  readonly defaults: Readonly<Record<string, unknown>>
+  /** LiteLLM `model_info`, passed through as given. */
+  readonly modelInfo: Readonly<Record<string, unknown>>
+}
+
+export interface ParamRule<Req> {
+  /** Dotted path in the provider body: 'generationConfig.temperature'. */
+  to: string
+  required?: boolean
+  default?: unknown | ((req: Req, target: Target) => unknown)
+  /** Out of range -> 400 GW_ERR_PARAM_RANGE, never a silent clamp. */
+  range?: readonly [min: number, max: number]
+  map?: (value: unknown, req: Req, target: Target) => unknown
+}
+
+/**
+ * Per request field: a rule (or several), 'drop' (always removed silently), or 'unsupported' (removed when the
+ * deployment has drop_params, otherwise a 400 naming the param, as LiteLLM does).
+ */
+export type ParamMap<Req> = { [K in keyof Req]?: ParamRule<Req> | ParamRule<Req>[] | 'drop' | 'unsupported' } & {
+  [k: string]: ParamRule<Req> | ParamRule<Req>[] | 'drop' | 'unsupported' | undefined
+}
+
+export interface ParamPolicy {
+  /** Fields not named in the map: 'pass' (OpenAI family) sends them on; 'unsupported' treats them as unsupported. */
+  unknown: 'pass' | 'unsupported'
+}
+
+export interface ResponseMeta {
+  target: Target
+  requestId: string
+  /** Unix seconds at request start, for `created` when the provider gives none. */
+  created: number
+}
+
+/** One instance per streamed request (Envoy's per-request translator): it may keep state between events. */
+export interface StreamTranslator<Chunk = ChatChunk> {
+  event(e: SseEvent): Chunk[]
+  end(): { chunks: Chunk[]; usage: Usage | null }
+}
+
+export interface SseEvent {
+  event: string | undefined
+  data: string
+  id?: string | undefined
+}
+
+export interface OperationAdapter<Req, Res, Chunk = never> {
+  params: ParamMap<Req>
+  policy?: ParamPolicy
+  /** Escape hatch after the param map, for what a map cannot say. */
+  finish?(body: Record<string, unknown>, req: Req, target: Target, stream: boolean): Record<string, unknown>
+  response(body: unknown, meta: ResponseMeta): Res
+  stream?(req: Req, meta: ResponseMeta): StreamTranslator<Chunk>
+}
+
+export interface ProviderRequest {
+  url: string
+  headers: Record<string, string>
+}
+
+export interface ProviderCall {
+  op: Operation
+  target: Target
+  request: Record<string, unknown>
+  stream: boolean
+  signal: AbortSignal
+  meta: ResponseMeta
+}
+
+export interface ProviderAdapter {
+  name: string
+  operations: ReadonlySet<Operation>
+  /** Environment variables read (at boot) for the key and base when a deployment gives none. */
+  env?: { apiKey?: readonly string[] | undefined; apiBase?: readonly string[] | undefined } | undefined
+  request(op: Operation, target: Target, stream: boolean): ProviderRequest
+  chat?: OperationAdapter<ChatRequest, ChatCompletion, ChatChunk>
+  completions?: OperationAdapter<CompletionRequest, TextCompletion, TextCompletion>
+  embeddings?: OperationAdapter<EmbeddingRequest, EmbeddingResponse>
+  /** Map a non-2xx upstream response to a GatewayError. Never throws the raw upstream body at the client. */
+  error(status: number, body: unknown, headers: Record<string, string | string[] | undefined>): GatewayError
+  /**
+   * For providers that do not speak HTTP at all (the `mock` provider): produce the result in process.
+   * When present, dispatch calls it instead of the HTTP path.
+   */
+  invoke?(call: ProviderCall): Promise<ProviderResult>
+}
+
+export type ProviderResult =
+  | { kind: 'json'; body: ChatCompletion | TextCompletion | EmbeddingResponse; usage: Usage | null }
+  | { kind: 'stream'; chunks: AsyncIterable<ChatChunk | TextCompletion> }
