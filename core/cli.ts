@@ -17,7 +17,8 @@ import { createLogger } from './logger.js'
 const USAGE = `Usage: switchyard [--config FILE] [--port N] [--host H] [--debug]
 
   -c, --config FILE   gateway config (Switchyard or LiteLLM config.yaml); default: the bundled preset
-  -p, --port N        port to listen on (default: server.port from the config, else $PORT, else 4000)
+  -p, --port N        port to listen on (default: server.port from --config, 4000 if unset;
+                      with no --config: $PORT, else 4000)
       --host H        address to bind (default: server.host from the config, else 0.0.0.0)
       --debug         debug logging
   -h, --help          this text

@@ -107,6 +107,7 @@ export const ERRORS = {
   GW_ERR_PARAM_RANGE: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'invalid_value' },
   GW_ERR_UNSUPPORTED_PARAM: { status: 400, type: INVALID, cls: UnsupportedParamsError, openaiCode: 'unsupported_parameter' },
   GW_ERR_UNSUPPORTED_OPERATION: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'unsupported_operation' },
+  GW_ERR_PROVIDER_UNSUPPORTED: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'provider_not_supported' },
   GW_ERR_MODEL_NOT_FOUND: { status: 404, type: INVALID, cls: NotFoundError, openaiCode: 'model_not_found' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, type: INVALID, cls: NotFoundError, openaiCode: 'unknown_url' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, type: INVALID, cls: BadRequestError, openaiCode: 'method_not_allowed' },

@@ -91,6 +91,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
 
   const providers = createProviderRegistry([...builtinProviders(), ...(opts.providers ?? [])])
   const models = createModelTable(config, providers, env)
+  if (models.warnings.length) logger.warn(`models: ${models.warnings.join('; ')}`)
   const ownsDispatcher = !opts.dispatcher
   const dispatcher = opts.dispatcher ?? createAgent()
   const container = createRootContainer({ config, logger, dispatcher, providers, models })
@@ -110,7 +111,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const { registrar, routes } = createRouteList()
   for (const r of coreRoutes(cradle, attempt, () => inFlight.draining)) registrar.add(r)
   for (const { plugin, options } of loaded) plugin.routes?.(registrar, cradle, options)
-  const app = createHttpApp({ container, logger, middleware, routes, bodyLimit: config.server.body_limit, inFlight })
+  const app = createHttpApp({ container, logger, middleware, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins })
 
   let started: Promise<void> | null = null
   let stopping: Promise<void> | null = null

@@ -20,6 +20,8 @@ export interface ModelTable {
   list(): ModelObject[]
   /** All concrete deployments. */
   deployments(): readonly Target[]
+  /** Boot-time notes: deployments whose provider has no adapter yet. */
+  warnings: readonly string[]
 }
 
 interface Wildcard {
@@ -93,13 +95,16 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
   const byName = new Map<string, Target[]>()
   const wildcards: Wildcard[] = []
   const all: Target[] = []
+  const warnings: string[] = []
   for (const entry of config.model_list) {
     if (entry.model_name.endsWith('*')) {
       wildcards.push({ prefix: entry.model_name.slice(0, -1), entry })
       continue
     }
     const target = buildTarget(entry, providers, d)
-    if (!providers.get(target.provider)) throw gatewayError('GW_ERR_PROVIDER_UNKNOWN', `model_list: unknown provider for ${entry.model_name}`)
+    if (!providers.get(target.provider)) {
+      warnings.push(`model_list: ${entry.model_name} uses provider '${target.provider}', not supported yet; its requests get a 400`)
+    }
     let group = byName.get(entry.model_name)
     if (!group) byName.set(entry.model_name, (group = []))
     group.push(target)
@@ -138,5 +143,6 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     has: (name) => byName.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
     list: () => listed,
     deployments: () => all,
+    warnings,
   }
 }

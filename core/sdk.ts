@@ -11,8 +11,10 @@ import { randomUUID } from 'node:crypto'
 import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
+import { asFunction, asValue } from 'awilix'
 import { createState, type Outcome } from './state.js'
-import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion } from './openai/types.js'
+import { asGatewayError, gatewayError, GatewayError } from './errors.js'
+import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage } from './openai/types.js'
 import type { ModelEntry } from './config/load.js'
 import { floatsToBase64 } from './http/respond.js'
 
@@ -77,18 +79,62 @@ async function run(op: Operation, params: Record<string, unknown>) {
     },
   }
   const s = gw.config.settings
-  const target = buildTarget(entry, gw.container.cradle.providers, {
-    dropParams: s.drop_params, requestTimeout: s.request_timeout, streamTimeout: s.stream_timeout, env: process.env,
-  })
+  let target
+  try {
+    target = buildTarget(entry, gw.container.cradle.providers, {
+      dropParams: s.drop_params, requestTimeout: s.request_timeout, streamTimeout: s.stream_timeout, env: process.env,
+    })
+  } catch (err) {
+    // A wrong provider name is the caller's mistake here, not a config error: 400, as LiteLLM raises it.
+    if (err instanceof GatewayError) throw gatewayError('GW_ERR_VALIDATION', err.message, { param: 'model', cause: err })
+    throw err
+  }
   const signal = call.signal ?? new AbortController().signal
-  const state = createState(gw.container, signal, new Promise<Outcome>(() => undefined))
+  // One scope per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
+  let resolveDone!: (o: Outcome) => void
+  const scope = gw.container.createScope()
+  const state = createState(scope, signal, new Promise<Outcome>((r) => (resolveDone = r)))
   state.requestId = randomUUID()
   state.kind = op
   state.model = target.modelName
   state.body = request
   state.stream = request.stream === true
   state.targets = [target]
-  return gw.attempt({ op, target, request, stream: state.stream, state, number: 0 })
+  scope.register({ state: asValue(state), log: asFunction(() => gw.container.cradle.logger.child({ requestId: state.requestId })).scoped() })
+  const finish = (error: GatewayError | null) => {
+    resolveDone({ status: error ? error.status : 200, error, aborted: signal.aborted, usage: state.usage })
+    void scope.dispose().catch(() => undefined)
+  }
+  let result
+  try {
+    result = await gw.attempt({ op, target, request, stream: state.stream, state, number: 0 })
+  } catch (err) {
+    finish(asGatewayError(err))
+    throw err
+  }
+  if (result.kind === 'json') {
+    state.usage = result.usage
+    finish(null)
+    return result
+  }
+  const chunks = result.chunks
+  return {
+    kind: 'stream' as const,
+    chunks: (async function* () {
+      let error: GatewayError | null = null
+      try {
+        for await (const c of chunks as AsyncIterable<{ usage?: Usage | null }>) {
+          if (c.usage) state.usage = c.usage
+          yield c
+        }
+      } catch (err) {
+        error = asGatewayError(err)
+        throw err
+      } finally {
+        finish(error)
+      }
+    })(),
+  }
 }
 
 async function* withoutUsage<T extends { usage?: unknown; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {

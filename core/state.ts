@@ -50,7 +50,8 @@ export interface Outcome {
 /** The kind of request: an upstream operation, or a gateway route ('models', 'management', ...). */
 export type RequestKind = Operation | 'models' | 'management' | 'other'
 
-export interface GatewayState {
+/** The fields the core declares and initialises in createState(). */
+export interface CoreState {
   requestId: string
   /** Unix milliseconds when the request entered the gateway. */
   startedAt: number
@@ -81,8 +82,14 @@ export interface GatewayState {
   scope: AwilixContainer<Cradle>
 }
 
+/**
+ * The core's fields plus every field plugins add by augmentation. Kept apart from CoreState so a plugin's required
+ * field (initialised by its own middleware) does not make createState() below fail to type-check.
+ */
+export interface GatewayState extends CoreState {}
+
 export function createState(scope: AwilixContainer<Cradle>, signal: AbortSignal, done: Promise<Outcome>): GatewayState {
-  return {
+  const state: CoreState = {
     requestId: '',
     startedAt: Date.now(),
     kind: 'other',
@@ -102,4 +109,5 @@ export function createState(scope: AwilixContainer<Cradle>, signal: AbortSignal,
     done,
     scope,
   }
+  return state as GatewayState
 }

@@ -8,6 +8,19 @@ import { openai } from './openai/index.js'
 import { openAICompatibleAdapters } from './openai-compatible.js'
 import { mock } from './mock/index.js'
 
+/**
+ * Provider prefixes LiteLLM knows that have no adapter here yet. A model_list entry naming one still loads (the
+ * config is LiteLLM's, unchanged); the boot warning names it and its requests get a clear 400 instead of being
+ * sent, wrongly, to OpenAI.
+ */
+export const PENDING_PROVIDERS: ReadonlySet<string> = new Set([
+  'azure', 'azure_ai', 'azure_text', 'anthropic', 'gemini', 'vertex_ai', 'vertex_ai_beta', 'bedrock', 'sagemaker',
+  'cohere', 'cohere_chat', 'ollama', 'ollama_chat', 'mistral', 'codestral', 'huggingface', 'replicate', 'watsonx',
+  'databricks', 'ai21', 'cloudflare', 'voyage', 'text-completion-openai', 'text-completion-codestral', 'predibase',
+  'triton', 'clarifai', 'baseten', 'petals', 'nlp_cloud', 'aleph_alpha', 'palm', 'snowflake', 'oci', 'jina_ai',
+  'infinity', 'elevenlabs', 'assemblyai', 'deepgram', 'litellm_proxy', 'gradient_ai', 'datarobot', 'meta_llama',
+])
+
 export interface ProviderRegistry {
   get(name: string): ProviderAdapter | undefined
   names(): string[]
@@ -30,22 +43,26 @@ export function createProviderRegistry(adapters: readonly ProviderAdapter[] = bu
     names: () => [...byName.keys()],
     parseModel(model, customProvider) {
       if (customProvider) {
-        if (!byName.has(customProvider)) throw unknownProvider(customProvider, model, [...byName.keys()])
+        if (!byName.has(customProvider) && !PENDING_PROVIDERS.has(customProvider)) throw unknownProvider(customProvider, model, [...byName.keys()])
         const prefix = `${customProvider}/`
         return { provider: customProvider, model: model.startsWith(prefix) ? model.slice(prefix.length) : model }
       }
       const slash = model.indexOf('/')
       if (slash > 0) {
         const prefix = model.slice(0, slash)
-        if (byName.has(prefix)) return { provider: prefix, model: model.slice(slash + 1) }
+        if (byName.has(prefix) || PENDING_PROVIDERS.has(prefix)) return { provider: prefix, model: model.slice(slash + 1) }
       }
       return { provider: 'openai', model }
     },
     forTarget(target) {
       if (target.mockResponse !== undefined && mockAdapter) return mockAdapter
       const a = byName.get(target.provider)
-      if (!a) throw unknownProvider(target.provider, target.model, [...byName.keys()])
-      return a
+      if (a) return a
+      if (PENDING_PROVIDERS.has(target.provider)) {
+        throw gatewayError('GW_ERR_PROVIDER_UNSUPPORTED',
+          `Provider '${target.provider}' (model ${target.modelName}) is not supported by this Switchyard version yet.`, { param: 'model' })
+      }
+      throw unknownProvider(target.provider, target.model, [...byName.keys()])
     },
   }
 }

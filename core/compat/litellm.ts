@@ -2,7 +2,7 @@
  * LiteLLM config compatibility: a LiteLLM proxy `config.yaml` loads unchanged. Its sections map onto Switchyard's
  * shape here, in one place:
  *
- *   general_settings.master_key            -> auth plugin option master_key
+ *   general_settings.master_key            -> auth plugin option master_key (else $LITELLM_MASTER_KEY)
  *   litellm_settings.drop_params           -> settings.drop_params
  *   litellm_settings.request_timeout       -> settings.request_timeout (seconds)
  *   litellm_settings.num_retries,
@@ -55,7 +55,7 @@ function obj(v: unknown): Record<string, unknown> {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
 }
 
-export function mapLiteLLM(input: RawConfig, warnings: string[]): LiteLLMMapping {
+export function mapLiteLLM(input: RawConfig, warnings: string[], env: Record<string, string | undefined> = {}): LiteLLMMapping {
   const unsupported: string[] = []
   const pluginDefaults: Record<string, Record<string, unknown>> = {}
   const set = (plugin: string, key: string, value: unknown) => {
@@ -72,7 +72,8 @@ export function mapLiteLLM(input: RawConfig, warnings: string[]): LiteLLMMapping
   for (const k of Object.keys(litellm)) if (!LITELLM_SUPPORTED.has(k)) unsupported.push(`litellm_settings.${k}`)
   for (const k of Object.keys(router)) if (!ROUTER_SUPPORTED.has(k)) unsupported.push(`router_settings.${k}`)
 
-  set('auth', 'master_key', general.master_key)
+  // LiteLLM also takes the master key from LITELLM_MASTER_KEY when the config has none.
+  set('auth', 'master_key', general.master_key ?? (env.LITELLM_MASTER_KEY || undefined))
   set('retry', 'num_retries', router.num_retries ?? litellm.num_retries)
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {
@@ -101,8 +102,13 @@ export function mapLiteLLM(input: RawConfig, warnings: string[]): LiteLLMMapping
 
   if (input.pipeline === undefined) config.pipeline = [...DEFAULT_PIPELINE]
   if (input.upstream === undefined) config.upstream = [...DEFAULT_UPSTREAM]
-  if (general.master_key !== undefined && !namesPlugin(config.pipeline, 'auth')) {
+  if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')
+  }
+  for (const plugin of ['retry', 'router'] as const) {
+    if (pluginDefaults[plugin] && !namesPlugin(config.pipeline, plugin) && !namesPlugin(config.upstream, plugin)) {
+      warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
+    }
   }
   if (unsupported.length) {
     warnings.push(`config keys not supported yet, ignored: ${unsupported.join(', ')}`)

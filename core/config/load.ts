@@ -28,7 +28,14 @@ export interface ModelEntry {
 }
 
 export interface Config {
-  server: { host: string; port: number; body_limit: number; shutdown_timeout: number; log_level: 'debug' | 'info' | 'warn' | 'error' | 'silent' }
+  server: {
+    host: string
+    port: number
+    body_limit: number
+    shutdown_timeout: number
+    log_level: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+    cors_origins: string[]
+  }
   /** The request chain, outermost first. */
   pipeline: PluginEntry[]
   /** The attempt chain, outermost first. */
@@ -98,7 +105,7 @@ export function buildConfig(input: RawConfig, opts: LoadOptions = {}): Config {
   const expanded = expandEnv(structuredClone(input), env, missing) as RawConfig
   if (missing.size) warnings.push(`environment variables not set (values left empty): ${[...missing].join(', ')}`)
 
-  const { config: mapped, pluginDefaults } = mapLiteLLM(expanded, warnings)
+  const { config: mapped, pluginDefaults } = mapLiteLLM(expanded, warnings, env)
   if (!validateConfig(mapped)) {
     throw gatewayError('GW_ERR_CONFIG_INVALID', `Invalid config:\n${formatAjvErrors(validateConfig.errors ?? [], 'config')}`)
   }

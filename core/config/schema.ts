@@ -59,6 +59,8 @@ export const configSchema = {
         /** Seconds to let in-flight requests and streams finish on shutdown. */
         shutdown_timeout: { type: 'number', minimum: 0, default: 30 },
         log_level: { enum: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' },
+        /** Origins allowed by CORS; ['*'] (LiteLLM's default) allows any, [] turns CORS off. */
+        cors_origins: { type: 'array', items: { type: 'string' }, default: ['*'] },
       },
       default: {},
     },

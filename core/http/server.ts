@@ -31,12 +31,14 @@ export interface HttpAppOptions {
   routes: readonly RouteDef[]
   bodyLimit: number
   inFlight: InFlight
+  corsOrigins: readonly string[]
 }
 
 export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   const app = new Koa<GatewayState>()
   app.silent = true
   app.on('error', (err: unknown) => o.logger.debug('koa error', { err }))
+  if (o.corsOrigins.length) app.use(cors(o.corsOrigins))
   app.use(gatewayEntry(o))
 
   const router = new Router<GatewayState>()
@@ -59,6 +61,30 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
     throw gatewayError('GW_ERR_ROUTE_NOT_FOUND', `Unknown request URL: ${ctx.method} ${ctx.path}.`)
   })
   return app
+}
+
+/**
+ * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
+ * every response names the allowed origin.
+ */
+function cors(origins: readonly string[]): GatewayMiddleware {
+  const any = origins.includes('*')
+  const allowed = new Set(origins)
+  return function cors(ctx, next) {
+    const origin = ctx.get('origin')
+    if (!origin || (!any && !allowed.has(origin))) return next()
+    ctx.set('access-control-allow-origin', any ? '*' : origin)
+    if (!any) ctx.vary('origin')
+    ctx.set('access-control-expose-headers', 'x-request-id, x-litellm-call-id, x-litellm-model-id, retry-after')
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.set('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
+      ctx.set('access-control-allow-headers', ctx.get('access-control-request-headers') || '*')
+      ctx.set('access-control-max-age', '600') // 10 min
+      ctx.status = 204
+      return
+    }
+    return next()
+  }
 }
 
 /** Set ctx.state.kind for non-model routes before the chain (model routes set it while reading the body). */

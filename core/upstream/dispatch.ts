@@ -112,6 +112,11 @@ async function callHttp(
   if (!stream) {
     try {
       const json = await res.body.json()
+      // A 200 whose body is JSON but not an object (a bare string, an array) is no OpenAI response either; passed
+      // through, Koa would send it to the client as a text/plain 200.
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+        throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a body that is not a JSON object`, { provider: target.provider })
+      }
       const out = opAdapter.response(json, meta)
       return { kind: 'json', body: out, usage: (out as { usage?: Usage }).usage ?? null }
     } catch (err) {
@@ -153,7 +158,12 @@ async function* translateSse<C extends { usage?: Usage | null; id?: string; mode
         }
       }
     }
-    for (const ev of parser.end()) for (const c of tr.event(ev)) yield (last = c)
+    for (const ev of parser.end()) {
+      for (const c of tr.event(ev)) {
+        if (c.usage) usageSeen = true
+        yield (last = c)
+      }
+    }
     const tail = tr.end()
     for (const c of tail.chunks) {
       if (c.usage) usageSeen = true

@@ -91,7 +91,7 @@ function replyText(call: ProviderCall): string {
 }
 
 async function* streamChat(id: string, created: number, model: string, text: string, usage: Usage): AsyncGenerator<ChatChunk> {
-  const base = { id, object: 'chat.completion.chunk' as const, created, model, system_fingerprint: null }
+  const base = { id, object: 'chat.completion.chunk' as const, created, model }
   yield { ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }] }
   for (const piece of pieces(text)) {
     yield { ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null, logprobs: null }] }
@@ -138,7 +138,7 @@ async function invoke(call: ProviderCall): Promise<ProviderResult> {
   const usage = usageOf(messageText(request.messages as ChatMessage[]), text)
   if (call.stream) return { kind: 'stream', chunks: streamChat(id, meta.created, model, text, usage) }
   const body: ChatCompletion = {
-    id, object: 'chat.completion', created: meta.created, model, system_fingerprint: null,
+    id, object: 'chat.completion', created: meta.created, model,
     choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
     usage,
   }

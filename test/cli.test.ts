@@ -1,0 +1,244 @@
+/**
+ * The `switchyard` CLI as users run it: the built dist/core/cli.js in a child process (`npm test` builds dist/
+ * before tap; run `npx tsc -p tsconfig.build.json` first when running this file alone). Every child is killed by
+ * PID in teardown; all traffic is on 127.0.0.1.
+ */
+import t, { type Test } from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const CLI = path.join(root, 'dist', 'core', 'cli.js')
+if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with \`npx tsc -p tsconfig.build.json\``)
+
+/** No provider keys and no PORT from the developer's shell: the CLI must work with none. */
+const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test' }
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer()
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+  const port = (srv.address() as net.AddressInfo).port
+  await new Promise<void>((r) => srv.close(() => r()))
+  return port
+}
+
+interface Cli {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+function run(t: Test, args: string[]): Cli {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })))
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL')
+  })
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+/** Resolves with the URL from the "listening" log line (JSON lines on stderr). */
+async function listening(cli: Cli, ms = 10_000): Promise<string> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const m = /Switchyard listening on (http:\/\/[^"\s]+)/.exec(cli.stderr())
+    if (m) return m[1]!
+    if (cli.child.exitCode !== null) throw new Error(`CLI exited ${cli.child.exitCode}: ${cli.stderr()}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error(`no "listening" line after ${ms} ms: ${cli.stderr()}`)
+}
+
+function chat(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }], ...body }),
+  })
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sy-cli-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+t.test('--help prints the usage and exits 0', async (t) => {
+  const cli = run(t, ['--help'])
+  const { code } = await cli.exited
+  t.equal(code, 0)
+  t.match(cli.stdout(), /^Usage: switchyard/)
+  t.match(cli.stdout(), /--config FILE/)
+  t.match(cli.stdout(), /--port N/)
+})
+
+t.test('--version prints the package version', async (t) => {
+  const cli = run(t, ['--version'])
+  t.equal((await cli.exited).code, 0)
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }
+  t.equal(cli.stdout().trim(), pkg.version)
+})
+
+t.test('an unknown flag exits 2 with the usage', async (t) => {
+  const cli = run(t, ['--no-such-flag'])
+  t.equal((await cli.exited).code, 2)
+  t.match(cli.stderr(), /no-such-flag/)
+  t.match(cli.stderr(), /Usage: switchyard/)
+})
+
+t.test('no --config: the bundled preset answers a chat completion with no provider key', async (t) => {
+  const port = await freePort()
+  const cli = run(t, ['--port', String(port), '--host', '127.0.0.1'])
+  const url = await listening(cli)
+  t.equal(url, `http://127.0.0.1:${port}`)
+  const res = await chat(url, { model: 'gpt-4o-mini' })
+  t.equal(res.status, 200)
+  const body = (await res.json()) as { object: string; choices: Array<{ message: { content: string } }> }
+  t.equal(body.object, 'chat.completion')
+  t.ok(body.choices[0]!.message.content.length > 0)
+  const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> }
+  t.ok(models.data.some((m) => m.id === 'mock'), '/v1/models lists the preset models')
+  process.kill(cli.child.pid!, 'SIGTERM')
+  t.same(await cli.exited, { code: 0, signal: null }, 'SIGTERM when idle exits 0')
+})
+
+t.test('--config with a LiteLLM config.yaml in a temp dir', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'config.yaml')
+  await writeFile(file, `
+model_list:
+  - model_name: my-gpt
+    litellm_params:
+      model: mock/gpt-4o
+      mock_response: hello from the litellm config
+general_settings:
+  master_key: os.environ/CLI_TEST_MASTER
+environment_variables:
+  CLI_TEST_MASTER: sk-cli-master
+litellm_settings:
+  drop_params: true
+  success_callback: ["langfuse"]
+`)
+  const port = await freePort()
+  const cli = run(t, ['--config', file, '--port', String(port), '--host', '127.0.0.1'])
+  const url = await listening(cli)
+  t.match(cli.stderr(), /litellm_settings\.success_callback/, 'the unsupported key is named in the boot warning')
+  const denied = await chat(url, { model: 'my-gpt' })
+  t.equal(denied.status, 401, 'general_settings.master_key turned auth on')
+  await denied.arrayBuffer()
+  const res = await chat(url, { model: 'my-gpt' }, { authorization: 'Bearer sk-cli-master' })
+  t.equal(res.status, 200)
+  const body = (await res.json()) as { choices: Array<{ message: { content: string } }> }
+  t.equal(body.choices[0]!.message.content, 'hello from the litellm config')
+  process.kill(cli.child.pid!, 'SIGTERM')
+  t.equal((await cli.exited).code, 0)
+})
+
+t.test('a bad config exits non-zero with a readable message naming the path', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'bad.yaml')
+  await writeFile(file, 'model_list:\n  - model_name: broken\n    litellm_params:\n      api_key: x\nserver:\n  port: nope\n')
+  // Three independent runs, started together to keep the file fast.
+  const cli = run(t, ['--config', file, '--port', '0', '--host', '127.0.0.1'])
+  const missing = run(t, ['--config', path.join(dir, 'nope.yaml')])
+  const port = run(t, ['--port', 'abc'])
+  const { code } = await cli.exited
+  t.not(code, 0)
+  const err = cli.stderr()
+  t.match(err, /^switchyard: Invalid config/m)
+  t.match(err, "config.model_list[0].litellm_params: missing required key 'model'")
+  t.match(err, 'config.server.port: must be integer')
+  t.notMatch(err, /    at .*\.js:\d+/, 'no stack trace for a config error')
+
+  t.not((await missing.exited).code, 0)
+  t.match(missing.stderr(), /nope\.yaml/, 'a missing file is named')
+
+  t.equal((await port.exited).code, 2)
+  t.match(port.stderr(), /--port must be an integer/)
+})
+
+t.test('SIGTERM while a stream is in flight: the stream completes, then the process exits 0', async (t) => {
+  // A slow OpenAI-compatible upstream: sends the first chunk, then holds the rest until the test releases it.
+  let release!: () => void
+  const held = new Promise<void>((r) => (release = r))
+  let upstreamHit!: () => void
+  const hit = new Promise<void>((r) => (upstreamHit = r))
+  const upstream = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', async () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'slow' }
+      const send = (content: string) => res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`)
+      send('first ')
+      upstreamHit()
+      await held
+      send('second ')
+      send('third')
+      res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`)
+      res.end('data: [DONE]\n\n')
+    })
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => {
+    release()
+    upstream.closeAllConnections()
+    upstream.close(() => r())
+  }))
+  const upPort = (upstream.address() as net.AddressInfo).port
+
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'config.yaml')
+  await writeFile(file, `
+server:
+  shutdown_timeout: 20
+model_list:
+  - model_name: slow
+    litellm_params:
+      model: openai/slow
+      api_base: http://127.0.0.1:${upPort}/v1
+      api_key: sk-fake
+`)
+  const port = await freePort()
+  const cli = run(t, ['--config', file, '--port', String(port), '--host', '127.0.0.1'])
+  const url = await listening(cli)
+
+  const res = await chat(url, { model: 'slow', stream: true })
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  const dec = new TextDecoder()
+  let text = dec.decode((await reader.read()).value, { stream: true })
+  await hit
+  t.match(text, /first/, 'the stream started')
+
+  process.kill(cli.child.pid!, 'SIGTERM')
+  // Give the signal time to land: the process must still be up, draining.
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(cli.child.exitCode, null, 'still running while the stream is open')
+  t.match(cli.stderr(), /SIGTERM: draining/)
+  const refused = await fetch(`${url}/health/liveliness`).then(() => 'accepted', () => 'refused')
+  t.equal(refused, 'refused', 'no new connections while draining')
+
+  release()
+  for (;;) {
+    const step = await reader.read()
+    if (step.done) break
+    text += dec.decode(step.value, { stream: true })
+  }
+  t.ok(text.endsWith('data: [DONE]\n\n'), 'the stream ended with data: [DONE]')
+  const content = text.split('\n\n').filter((l) => l.startsWith('data: {'))
+    .map((l) => (JSON.parse(l.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '').join('')
+  t.equal(content, 'first second third')
+  t.same(await cli.exited, { code: 0, signal: null }, 'exited 0 after the stream')
+  t.match(cli.stderr(), /"msg":"stopped"/)
+})
