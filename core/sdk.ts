@@ -11,7 +11,8 @@ import { randomUUID } from 'node:crypto'
 import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
-import { asFunction, asValue } from 'awilix'
+import { asValue } from 'awilix'
+import type { Logger } from './logger.js'
 import { createState, type Outcome } from './state.js'
 import { asGatewayError, gatewayError, GatewayError } from './errors.js'
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage } from './openai/types.js'
@@ -100,7 +101,8 @@ async function run(op: Operation, params: Record<string, unknown>) {
   state.body = request
   state.stream = request.stream === true
   state.targets = [target]
-  scope.register({ state: asValue(state), log: asFunction(() => gw.container.cradle.logger.child({ requestId: state.requestId })).scoped() })
+  let log: Logger | undefined
+  scope.register({ state: asValue(state), log: { resolve: () => (log ??= gw.container.cradle.logger.child({ requestId: state.requestId })) } })
   const finish = (error: GatewayError | null) => {
     resolveDone({ status: error ? error.status : 200, error, aborted: signal.aborted, usage: state.usage })
     void scope.dispose().catch(() => undefined)

@@ -78,8 +78,11 @@ export interface CoreState {
   signal: AbortSignal
   /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
   done: Promise<Outcome>
-  /** Per-request awilix scope; disposed when the response finishes. */
-  scope: AwilixContainer<Cradle>
+  /**
+   * Per-request awilix scope, created on first use (most requests never resolve a scoped service, and a scope costs
+   * a container allocation) and disposed when the response finishes.
+   */
+  readonly scope: AwilixContainer<Cradle>
 }
 
 /**
@@ -88,7 +91,12 @@ export interface CoreState {
  */
 export interface GatewayState extends CoreState {}
 
-export function createState(scope: AwilixContainer<Cradle>, signal: AbortSignal, done: Promise<Outcome>): GatewayState {
+/** `scope` is a container, or a factory called on first access of `state.scope`. */
+export function createState(
+  scope: AwilixContainer<Cradle> | ((state: GatewayState) => AwilixContainer<Cradle>), signal: AbortSignal, done: Promise<Outcome>,
+): GatewayState {
+  let made = typeof scope === 'function' ? null : scope
+  const make = typeof scope === 'function' ? scope : null
   const state: CoreState = {
     requestId: '',
     startedAt: Date.now(),
@@ -107,7 +115,9 @@ export function createState(scope: AwilixContainer<Cradle>, signal: AbortSignal,
     timings: {},
     signal,
     done,
-    scope,
+    get scope() {
+      return (made ??= make!(state as GatewayState))
+    },
   }
   return state as GatewayState
 }

@@ -28,9 +28,9 @@ export interface Target {
   readonly apiKey?: string | undefined
   readonly apiVersion?: string | undefined
   readonly organization?: string | undefined
-  /** Whole-request timeout for non-streaming calls, milliseconds. */
+  /** Non-streaming calls: longest wait for the response headers, and between two body chunks; milliseconds. */
   readonly timeoutMs: number
-  /** Time allowed until the stream's response headers arrive, milliseconds. */
+  /** Streams: longest wait for the response headers, and between two chunks; milliseconds. */
   readonly streamTimeoutMs: number
   readonly maxRetries?: number | undefined
   readonly rpm?: number | undefined

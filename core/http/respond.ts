@@ -47,6 +47,21 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
   ctx.status = 200
   res.writeHead(200, SSE_HEADERS)
   const it = chunks[Symbol.asyncIterator]()
+  // Chunks translated from one upstream read arrive within one tick: cork the socket for that tick so they leave in
+  // one write instead of one syscall each.
+  let corked = false
+  const uncork = () => {
+    corked = false
+    res.uncork()
+  }
+  const write = (data: string): boolean => {
+    if (!corked) {
+      corked = true
+      res.cork()
+      process.nextTick(uncork)
+    }
+    return res.write(data)
+  }
   let finished = false
   try {
     for (;;) {
@@ -60,7 +75,7 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
         chunk = rest
       }
       if (res.destroyed) break
-      if (!res.write(sseData(chunk))) await drained(res)
+      if (!write(sseData(chunk))) await drained(res)
     }
     finished = true
     if (!res.destroyed) res.end(SSE_DONE)

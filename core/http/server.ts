@@ -5,7 +5,7 @@
 import Koa from 'koa'
 import Router from '@koa/router'
 import { randomUUID } from 'node:crypto'
-import { asFunction, asValue, type AwilixContainer } from 'awilix'
+import { asValue, type AwilixContainer } from 'awilix'
 import type { Cradle } from '../container.js'
 import { asGatewayError, gatewayError, toErrorBody } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -104,14 +104,18 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
     const ac = new AbortController()
     let resolveDone!: (o: Outcome) => void
     const done = new Promise<Outcome>((r) => (resolveDone = r))
-    const scope = container.createScope()
-    const state = createState(scope, ac.signal, done)
+    let scope: AwilixContainer<Cradle> | null = null
+    const state = createState((st) => {
+      scope = container.createScope()
+      // The child logger is built on first use, after a request-id plugin may have replaced the id.
+      let log: Logger | undefined
+      scope.register({ state: asValue(st), log: { resolve: () => (log ??= logger.child({ requestId: st.requestId })) } })
+      return scope
+    }, ac.signal, done)
     ctx.state = state
     state.requestId = randomUUID()
     ctx.set('x-request-id', state.requestId)
     ctx.set('x-litellm-call-id', state.requestId)
-    // The child logger is built on first use, after a request-id plugin may have replaced the id.
-    scope.register({ state: asValue(state), log: asFunction(() => logger.child({ requestId: state.requestId })).scoped() })
     inFlight.count++
     const res = ctx.res
     res.once('close', () => {
@@ -120,7 +124,7 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
       inFlight.count--
       if (inFlight.count === 0) for (const r of inFlight.idle.splice(0)) r()
       resolveDone({ status: res.statusCode, error: state.error, aborted, usage: state.usage })
-      scope.dispose().catch((err: unknown) => logger.error('scope dispose failed', { err }))
+      if (scope) (scope as AwilixContainer<Cradle>).dispose().catch((err: unknown) => logger.error('scope dispose failed', { err }))
     })
     if (inFlight.draining) ctx.set('connection', 'close')
     try {

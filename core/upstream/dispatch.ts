@@ -1,8 +1,9 @@
 /**
  * The terminal step of the attempt chain: OpenAI request -> provider body (param map) -> undici -> OpenAI result.
  *
- * Timeouts: `timeout` bounds a whole non-streaming call; `stream_timeout` bounds the wait for a stream's response
- * headers and first event. A client that disconnects aborts the upstream request through `state.signal`.
+ * Timeouts are per phase (as httpx applies LiteLLM's settings): `timeout` bounds the wait for the response headers
+ * and each gap between body chunks of a non-streaming call; `stream_timeout` does the same for streams. A client
+ * that disconnects aborts the upstream request through `state.signal`.
  *
  * Streams are primed: the first event is read before the attempt returns, so an upstream that fails right away
  * (a 200 followed by an error event) still counts as a failed attempt that retry and fallback can act on.
@@ -23,8 +24,6 @@ export interface DispatchDeps {
   providers: ProviderRegistry
 }
 
-const TIMEOUT = Symbol('timeout')
-const CLIENT_CLOSED = Symbol('client closed')
 
 type AnyOp = OperationAdapter<any, any, any>
 
@@ -69,20 +68,10 @@ async function callHttp(
   if (opAdapter.finish) body = opAdapter.finish(body, request, target, stream)
   const { url, headers } = adapter.request(op, target, stream)
 
-  const ac = new AbortController()
+  // Timeouts are per phase, as httpx applies LiteLLM's `timeout`: the wait for response headers, then each gap
+  // between body chunks. Streams use `stream_timeout`. undici enforces both on the socket, so a call costs no
+  // timer or AbortController of its own; the client's signal aborts it when the client goes away.
   const timeoutMs = stream ? target.streamTimeoutMs : target.timeoutMs
-  const timer = setTimeout(() => ac.abort(TIMEOUT), timeoutMs)
-  const onClientAbort = () => ac.abort(CLIENT_CLOSED)
-  if (clientSignal.aborted) onClientAbort()
-  else clientSignal.addEventListener('abort', onClientAbort, { once: true })
-  let cleaned = false
-  const cleanup = () => {
-    if (cleaned) return
-    cleaned = true
-    clearTimeout(timer)
-    clientSignal.removeEventListener('abort', onClientAbort)
-  }
-
   let res: Dispatcher.ResponseData
   try {
     res = await undiciRequest(url, {
@@ -90,11 +79,12 @@ async function callHttp(
       headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...headers },
       body: JSON.stringify(body),
       dispatcher,
-      signal: ac.signal,
+      signal: clientSignal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     })
   } catch (err) {
-    cleanup()
-    throw transportError(err, ac.signal, target)
+    throw transportError(err, clientSignal, target)
   }
 
   if (res.statusCode >= 400) {
@@ -103,8 +93,6 @@ async function callHttp(
       text = await res.body.text()
     } catch {
       // the status alone still maps to an error
-    } finally {
-      cleanup()
     }
     throw adapter.error(res.statusCode, parseLenient(text), res.headers)
   }
@@ -121,29 +109,21 @@ async function callHttp(
       return { kind: 'json', body: out, usage: (out as { usage?: Usage }).usage ?? null }
     } catch (err) {
       if (err instanceof GatewayError) throw err
-      if (ac.signal.aborted) throw transportError(err, ac.signal, target)
+      if (clientSignal.aborted || isTransportError(err)) throw transportError(err, clientSignal, target)
       throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a body that is not valid JSON`, { cause: err, provider: target.provider })
-    } finally {
-      cleanup()
     }
   }
 
   if (!opAdapter.stream) {
-    cleanup()
     res.body.destroy()
     throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} cannot stream ${op}`, { param: 'stream' })
   }
   const translator = opAdapter.stream(request, meta)
-  try {
-    return { kind: 'stream', chunks: await prime(translateSse(res.body, translator, ac.signal, cleanup, target)) }
-  } finally {
-    // Headers and the first event arrived in time; from here only the client or the idle body timeout ends it.
-    clearTimeout(timer)
-  }
+  return { kind: 'stream', chunks: await prime(translateSse(res.body, translator, clientSignal, target)) }
 }
 
 async function* translateSse<C extends { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string }>(
-  body: Readable, tr: StreamTranslator<C>, signal: AbortSignal, cleanup: () => void, target: Target,
+  body: Readable, tr: StreamTranslator<C>, signal: AbortSignal, target: Target,
 ): AsyncGenerator<C> {
   const parser = new SseParser()
   let usageSeen = false
@@ -176,7 +156,6 @@ async function* translateSse<C extends { usage?: Usage | null; id?: string; mode
     if (err instanceof GatewayError) throw err
     throw transportError(err, signal, target)
   } finally {
-    cleanup()
     if (!body.destroyed) body.destroy()
   }
 }
@@ -221,16 +200,22 @@ function parseLenient(text: string): unknown {
   }
 }
 
-function transportError(err: unknown, signal: AbortSignal, target: Target): GatewayError {
-  if (signal.aborted && signal.reason === TIMEOUT) {
-    return gatewayError('GW_ERR_UPSTREAM_TIMEOUT', `Request to ${target.provider} timed out (model ${target.model})`, { provider: target.provider, cause: err })
-  }
-  if (signal.aborted && signal.reason === CLIENT_CLOSED) {
+const TRANSPORT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED', 'UND_ERR_ABORTED', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+function isTransportError(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code
+  return code !== undefined && TRANSPORT_CODES.has(code)
+}
+
+function transportError(err: unknown, clientSignal: AbortSignal, target: Target): GatewayError {
+  if (clientSignal.aborted) {
     return gatewayError('GW_ERR_CLIENT_CLOSED', 'The client closed the request', { provider: target.provider, cause: err })
   }
   const code = (err as { code?: string } | null)?.code
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return gatewayError('GW_ERR_UPSTREAM_TIMEOUT', `Request to ${target.provider} timed out (${code})`, { provider: target.provider, cause: err })
+  if (code !== undefined && TIMEOUT_CODES.has(code)) {
+    return gatewayError('GW_ERR_UPSTREAM_TIMEOUT', `Request to ${target.provider} timed out (model ${target.model}, ${code})`, { provider: target.provider, cause: err })
   }
   const detail = (err as Error | null)?.message ?? String(err)
   return gatewayError('GW_ERR_UPSTREAM_CONNECTION', `Connection error to ${target.provider}: ${detail}`, { provider: target.provider, cause: err })
