@@ -99,7 +99,7 @@ async function run(op: Operation, params: Record<string, unknown>) {
   state.kind = op
   state.model = target.modelName
   state.body = request
-  state.stream = request.stream === true
+  state.stream = op !== 'embeddings' && request.stream === true
   state.targets = [target]
   let log: Logger | undefined
   scope.register({ state: asValue(state), log: { resolve: () => (log ??= gw.container.cradle.logger.child({ requestId: state.requestId })) } })

@@ -26,7 +26,8 @@ export function prepareModelRequest(op: Operation, bodyLimit: number): GatewayMi
     state.kind = op
     state.body = body
     state.model = body.model as string
-    state.stream = body.stream === true
+    // Embeddings have no streaming form; a stray `stream: true` is ignored as OpenAI ignores it.
+    state.stream = op !== 'embeddings' && body.stream === true
     if (body.priority !== undefined) state.priority = body.priority as number
     return next()
   }

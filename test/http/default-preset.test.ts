@@ -84,3 +84,15 @@ t.test('embedding, float and the client default (base64)', async (t) => {
   t.ok(decoded.every((x, i) => Math.abs(x - v[i]!) < 1e-6), 'base64 decodes to the float vector (float32 precision)')
   assertSchema(t, 'CreateEmbeddingResponse', { ...b64, data: b64.data.map((d) => ({ ...d, embedding: Array.from(d.embedding) })) })
 })
+
+t.test('embeddings ignore a stray stream: true and still answer with JSON', async (t) => {
+  const res = await fetch(`${gw.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'mock', input: 'hello', stream: true }),
+  })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type') ?? '', /application\/json/)
+  const body = await res.json()
+  assertSchema(t, 'CreateEmbeddingResponse', body)
+})
