@@ -17,7 +17,7 @@ import { createState, type Outcome } from './state.js'
 import { asGatewayError, gatewayError, GatewayError } from './errors.js'
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage } from './openai/types.js'
 import type { ModelEntry } from './config/load.js'
-import { floatsToBase64 } from './http/respond.js'
+import { chunkForClient, embeddingsAsBase64 } from './openai/shape.js'
 
 /** Per-call options, as LiteLLM's completion() takes them beside the OpenAI params. */
 export interface CallOptions {
@@ -139,15 +139,10 @@ async function run(op: Operation, params: Record<string, unknown>) {
   }
 }
 
-async function* withoutUsage<T extends { usage?: unknown; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {
+async function* withoutUsage<T extends { usage?: Usage | null; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {
   for await (const c of src) {
-    if (!keepUsage && c.usage !== undefined) {
-      if (!c.choices || c.choices.length === 0) continue
-      const { usage: _u, ...rest } = c
-      yield rest as T
-      continue
-    }
-    yield c
+    const out = chunkForClient(c, keepUsage)
+    if (out !== null) yield out
   }
 }
 
@@ -173,8 +168,5 @@ export async function embedding(params: EmbeddingParams): Promise<EmbeddingRespo
   const result = await run('embeddings', params)
   const body = result.kind === 'json' ? (result.body as EmbeddingResponse) : null
   if (!body) throw new TypeError('embedding() got a stream')
-  if (params.encoding_format === 'base64') {
-    return { ...body, data: body.data.map((d) => (typeof d.embedding === 'string' ? d : { ...d, embedding: floatsToBase64(d.embedding) })) }
-  }
-  return body
+  return params.encoding_format === 'base64' ? embeddingsAsBase64(body) : body
 }

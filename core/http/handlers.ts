@@ -9,7 +9,8 @@ import type { EmbeddingResponse, Operation } from '../openai/types.js'
 import type { AttemptHandler } from '../pipeline.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import type { GatewayContext } from './respond.js'
-import { floatsToBase64, writeSse } from './respond.js'
+import { writeSse } from './respond.js'
+import { embeddingsAsBase64 } from '../openai/shape.js'
 import { readJsonBody } from './body.js'
 import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
@@ -54,12 +55,6 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body
   }
-}
-
-/** Providers that only return floats still honour encoding_format: base64 (the official SDKs ask for it). */
-function embeddingsAsBase64(res: EmbeddingResponse): EmbeddingResponse {
-  if (res.data.every((d) => typeof d.embedding === 'string')) return res
-  return { ...res, data: res.data.map((d) => (typeof d.embedding === 'string' ? d : { ...d, embedding: floatsToBase64(d.embedding) })) }
 }
 
 /**

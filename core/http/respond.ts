@@ -7,6 +7,7 @@ import type { ParameterizedContext } from 'koa'
 import type { ServerResponse } from 'node:http'
 import { asGatewayError, toErrorBody } from '../errors.js'
 import { sseData, SSE_DONE } from '../sse.js'
+import { chunkForClient } from '../openai/shape.js'
 import type { GatewayState } from '../state.js'
 import type { Usage } from '../openai/types.js'
 
@@ -67,13 +68,9 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
     for (;;) {
       const step = await it.next()
       if (step.done) break
-      let chunk = step.value
-      if (chunk.usage) state.usage = chunk.usage
-      if (!includeUsage && chunk.usage !== undefined) {
-        if (!chunk.choices || chunk.choices.length === 0) continue
-        const { usage: _u, ...rest } = chunk
-        chunk = rest
-      }
+      if (step.value.usage) state.usage = step.value.usage
+      const chunk = chunkForClient(step.value, includeUsage)
+      if (chunk === null) continue
       if (res.destroyed) break
       if (!write(sseData(chunk))) await drained(res)
     }
@@ -87,10 +84,4 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
   } finally {
     if (!finished && it.return) await it.return().catch(() => undefined)
   }
-}
-
-/** Float32 little-endian base64, the format OpenAI returns for encoding_format: base64. */
-export function floatsToBase64(v: readonly number[]): string {
-  const f = new Float32Array(v)
-  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64')
 }

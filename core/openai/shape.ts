@@ -1,0 +1,28 @@
+/**
+ * Small transforms on OpenAI bodies that both the HTTP routes and the SDK apply before handing a result back.
+ */
+import type { EmbeddingResponse, Usage } from './types.js'
+
+/** Float32 little-endian base64, the format OpenAI returns for encoding_format: base64. */
+export function floatsToBase64(v: readonly number[]): string {
+  const f = new Float32Array(v)
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64')
+}
+
+/** Providers that only return floats still honour encoding_format: base64 (the official SDKs ask for it). */
+export function embeddingsAsBase64(res: EmbeddingResponse): EmbeddingResponse {
+  if (res.data.every((d) => typeof d.embedding === 'string')) return res
+  return { ...res, data: res.data.map((d) => (typeof d.embedding === 'string' ? d : { ...d, embedding: floatsToBase64(d.embedding) })) }
+}
+
+/**
+ * The gateway always asks upstream for stream usage (cost tracking needs it); a client that did not ask
+ * (`stream_options.include_usage`) gets none: a usage-only chunk is dropped (null), a content chunk loses its
+ * `usage` field.
+ */
+export function chunkForClient<C extends { usage?: Usage | null; choices?: unknown[] }>(chunk: C, includeUsage: boolean): C | null {
+  if (includeUsage || chunk.usage === undefined) return chunk
+  if (!chunk.choices || chunk.choices.length === 0) return null
+  const { usage: _u, ...rest } = chunk
+  return rest as C
+}
