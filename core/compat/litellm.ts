@@ -25,6 +25,8 @@ const TOP_LEVEL = new Set([
   'litellm_settings', 'router_settings', 'general_settings', 'environment_variables',
 ])
 
+const ENTRY_KEYS = new Set(['model_name', 'litellm_params', 'model_info'])
+
 /** litellm_params keys the core acts on (see providers/types.ts Target). */
 const DEPLOYMENT_KEYS = new Set([
   'model', 'api_base', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm', 'weight',
@@ -93,6 +95,7 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], env: Record<str
 
   if (Array.isArray(input.model_list)) {
     input.model_list.forEach((entry, i) => {
+      for (const k of Object.keys(obj(entry))) if (!ENTRY_KEYS.has(k)) unsupported.push(`model_list[${i}].${k}`)
       const params = obj(obj(entry).litellm_params)
       for (const k of Object.keys(params)) {
         if (!DEPLOYMENT_KEYS.has(k) && !REQUEST_DEFAULT_KEYS.has(k)) unsupported.push(`model_list[${i}].litellm_params.${k}`)

@@ -238,11 +238,13 @@ model_list:
       model: mock/x
       temperature: 0.2
       made_up_param: 1
+    tpm_limit: 5
 `, { env: env0 })
   const w = c.warnings.filter((x) => /not supported/.test(x))
   t.equal(w.length, 1, 'one warning line')
   for (const key of ['totally_unknown', 'general_settings.database_url', 'litellm_settings.success_callback',
-    'model_list[0].litellm_params.made_up_param', 'router_settings.routing_strategy=latency-based-routing']) {
+    'model_list[0].litellm_params.made_up_param', 'model_list[0].tpm_limit',
+    'router_settings.routing_strategy=latency-based-routing']) {
     t.match(w[0]!, key, `names ${key}`)
   }
   t.notMatch(w[0]!, /temperature/, 'request defaults on a deployment are supported')
