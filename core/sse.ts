@@ -2,9 +2,9 @@
  * Server-sent events: an incremental parser for upstream streams (WHATWG "event stream" rules: fields, multi-line
  * data, comments, CRLF) and the serialiser for OpenAI chunks.
  */
-import type { SseEvent } from '../providers/types.js'
+import type { EventDecoder, SseEvent } from '../providers/types.js'
 
-export class SseParser {
+export class SseParser implements EventDecoder {
   private buf = ''
   private readonly decoder = new TextDecoder()
 

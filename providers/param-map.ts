@@ -13,6 +13,13 @@ export const GATEWAY_FIELDS: ReadonlySet<string> = new Set([
   'litellm_metadata', 'api_key', 'api_base', 'base_url', 'drop_params', 'timeout', 'mock_timeout',
 ])
 
+/**
+ * Fields the core itself acts on for every provider (streaming is chosen by dispatch; usage inclusion for the
+ * client by the core): never "unsupported". A map that names them decides what is sent; otherwise the 'pass'
+ * policy sends them on and the 'unsupported' policy leaves them out.
+ */
+const CORE_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options'])
+
 const PASS: ParamPolicy = { unknown: 'pass' }
 
 export function setPath(body: Record<string, unknown>, to: string, value: unknown): void {
@@ -43,7 +50,7 @@ export function applyParamMap<Req extends Record<string, unknown>>(
     const rule = map[key]
     if (rule === undefined) {
       if (policy.unknown === 'pass') body[key] = value
-      else if (!target.dropParams) (unsupported ??= []).push(key)
+      else if (!target.dropParams && !CORE_FIELDS.has(key)) (unsupported ??= []).push(key)
       continue
     }
     if (rule === 'drop') continue

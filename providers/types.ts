@@ -94,9 +94,20 @@ export interface SseEvent {
   id?: string | undefined
 }
 
+/**
+ * Splits an upstream stream body into events. SSE is the default (core/sse.ts SseParser); a provider with another
+ * framing (NDJSON, AWS event stream) supplies its own, yielding events whose `data` is one JSON document.
+ */
+export interface EventDecoder {
+  push(bytes: Uint8Array): SseEvent[]
+  end(): SseEvent[]
+}
+
 export interface OperationAdapter<Req, Res, Chunk = never> {
   params: ParamMap<Req>
   policy?: ParamPolicy
+  /** Stream framing: a new decoder per request. Default: server-sent events. */
+  decoder?(): EventDecoder
   /** Escape hatch after the param map, for what a map cannot say. */
   finish?(body: Record<string, unknown>, req: Req, target: Target, stream: boolean): Record<string, unknown>
   response(body: unknown, meta: ResponseMeta): Res
@@ -123,6 +134,11 @@ export interface ProviderAdapter {
   /** Environment variables read (at boot) for the key and base when a deployment gives none. */
   env?: { apiKey?: readonly string[] | undefined; apiBase?: readonly string[] | undefined } | undefined
   request(op: Operation, target: Target, stream: boolean): ProviderRequest
+  /**
+   * Optional, may be async: add what needs the final body or I/O (AWS SigV4 over the body, an OAuth token fetched
+   * and cached for Vertex AI). Runs after request(), with the exact bytes that will be sent.
+   */
+  authorize?(req: ProviderRequest, body: string, target: Target): ProviderRequest | Promise<ProviderRequest>
   chat?: OperationAdapter<ChatRequest, ChatCompletion, ChatChunk>
   completions?: OperationAdapter<CompletionRequest, TextCompletion, TextCompletion>
   embeddings?: OperationAdapter<EmbeddingRequest, EmbeddingResponse>

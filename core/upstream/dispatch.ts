@@ -12,7 +12,7 @@ import { request as undiciRequest, type Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
 import { gatewayError, GatewayError } from '../errors.js'
 import type { ProviderRegistry } from '../../providers/registry.js'
-import type { OperationAdapter, ProviderAdapter, ProviderResult, ResponseMeta, StreamTranslator, Target } from '../../providers/types.js'
+import type { EventDecoder, OperationAdapter, ProviderAdapter, ProviderResult, ResponseMeta, StreamTranslator, Target } from '../../providers/types.js'
 import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
 import { SseParser } from '../sse.js'
@@ -66,7 +66,10 @@ async function callHttp(
   if (!opAdapter) throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} has no ${op} translator`)
   let body = applyParamMap(request, opAdapter.params, target, opAdapter.policy)
   if (opAdapter.finish) body = opAdapter.finish(body, request, target, stream)
-  const { url, headers } = adapter.request(op, target, stream)
+  const payload = JSON.stringify(body)
+  let prepared = adapter.request(op, target, stream)
+  if (adapter.authorize) prepared = await adapter.authorize(prepared, payload, target)
+  const { url, headers } = prepared
 
   // Timeouts are per phase, as httpx applies LiteLLM's `timeout`: the wait for response headers, then each gap
   // between body chunks. Streams use `stream_timeout`. undici enforces both on the socket, so a call costs no
@@ -77,7 +80,7 @@ async function callHttp(
     res = await undiciRequest(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...headers },
-      body: JSON.stringify(body),
+      body: payload,
       dispatcher,
       signal: clientSignal,
       headersTimeout: timeoutMs,
@@ -119,13 +122,13 @@ async function callHttp(
     throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} cannot stream ${op}`, { param: 'stream' })
   }
   const translator = opAdapter.stream(request, meta)
-  return { kind: 'stream', chunks: await prime(translateSse(res.body, translator, clientSignal, target)) }
+  const decoder = opAdapter.decoder ? opAdapter.decoder() : new SseParser()
+  return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target)) }
 }
 
-async function* translateSse<C extends { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string }>(
-  body: Readable, tr: StreamTranslator<C>, signal: AbortSignal, target: Target,
+async function* translateStream<C extends { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string }>(
+  body: Readable, parser: EventDecoder, tr: StreamTranslator<C>, signal: AbortSignal, target: Target,
 ): AsyncGenerator<C> {
-  const parser = new SseParser()
   let usageSeen = false
   let last: C | undefined
   try {

@@ -139,3 +139,13 @@ t.test('undefined values are skipped; map returning undefined sets nothing', asy
   t.same(applyParamMap({ tools: [], top_p: undefined }, map, target()), {})
   t.same(applyParamMap({ tools: [1] }, map, target()), { tools: [1] })
 })
+
+t.test('stream and stream_options are the core\'s: never unsupported under a strict policy', async (t) => {
+  const strict: ParamPolicy = { unknown: 'unsupported' }
+  const map: ParamMap<Record<string, unknown>> = { messages: { to: 'contents' } }
+  const req = { messages: [], stream: true, stream_options: { include_usage: true } }
+  t.same(applyParamMap(req, map, target(), strict), { contents: [] }, 'left out, no 400')
+  t.same(applyParamMap(req, { ...map, stream: { to: 'stream' } }, target(), strict), { contents: [], stream: true }, 'a map that names one decides')
+  t.same(applyParamMap(req, map, target()), { contents: [], stream: true, stream_options: { include_usage: true } }, 'the pass policy sends them on')
+  t.throws(() => applyParamMap({ ...req, top_k: 3 }, map, target(), strict), UnsupportedParamsError, 'other unknown fields still fail')
+})
