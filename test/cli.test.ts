@@ -12,6 +12,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import OpenAI from 'openai'
+import { assertSchema } from './helpers/openapi.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = path.join(root, 'dist', 'core', 'cli.js')
@@ -109,6 +111,29 @@ t.test('no --config: the bundled preset answers a chat completion with no provid
   t.ok(body.choices[0]!.message.content.length > 0)
   const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> }
   t.ok(models.data.some((m) => m.id === 'mock'), '/v1/models lists the preset models')
+
+  // The official client against the process `npm start` runs: chat, a stream with usage, an embedding.
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'no-key-needed', maxRetries: 0, timeout: 10_000 })
+  const completion = await client.chat.completions.create({ model: 'mock', messages: [{ role: 'user', content: 'hi' }] })
+  assertSchema(t, 'CreateChatCompletionResponse', completion)
+  const stream = await client.chat.completions.create({
+    model: 'mock', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+  })
+  let text = ''
+  let usageChunks = 0
+  for await (const chunk of stream) {
+    assertSchema(t, 'CreateChatCompletionStreamResponse', chunk)
+    text += chunk.choices[0]?.delta?.content ?? ''
+    if (chunk.usage) usageChunks++
+  }
+  t.equal(text, completion.choices[0]!.message.content, 'the stream carries the same reply')
+  t.equal(usageChunks, 1, 'one usage chunk when asked')
+  const raw = await (await chat(url, { model: 'mock', stream: true })).text()
+  t.ok(raw.endsWith('data: [DONE]\n\n'), 'the raw stream ends with data: [DONE]')
+  const emb = await client.embeddings.create({ model: 'mock', input: ['a', 'b'] })
+  assertSchema(t, 'CreateEmbeddingResponse', emb)
+  t.equal(emb.data.length, 2)
+
   process.kill(cli.child.pid!, 'SIGTERM')
   t.same(await cli.exited, { code: 0, signal: null }, 'SIGTERM when idle exits 0')
 })
