@@ -26,8 +26,11 @@ export interface ProviderRegistry {
   names(): string[]
   /** 'groq/llama3' -> { provider: 'groq', model: 'llama3' }; no known prefix -> openai. */
   parseModel(model: string, customProvider?: string | null): { provider: string; model: string }
-  /** The adapter that serves a deployment: the mock adapter when it has a mock_response. */
-  forTarget(target: Target): ProviderAdapter
+  /**
+   * The adapter that serves a call: the mock adapter when the deployment, or the request body (as LiteLLM allows),
+   * has a mock_response; else the deployment's provider.
+   */
+  forTarget(target: Target, request?: Record<string, unknown>): ProviderAdapter
 }
 
 export function builtinProviders(): ProviderAdapter[] {
@@ -54,8 +57,8 @@ export function createProviderRegistry(adapters: readonly ProviderAdapter[] = bu
       }
       return { provider: 'openai', model }
     },
-    forTarget(target) {
-      if (target.mockResponse !== undefined && mockAdapter) return mockAdapter
+    forTarget(target, request) {
+      if (mockAdapter && (target.mockResponse !== undefined || typeof request?.mock_response === 'string')) return mockAdapter
       const a = byName.get(target.provider)
       if (a) return a
       if (PENDING_PROVIDERS.has(target.provider)) {

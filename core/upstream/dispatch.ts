@@ -30,8 +30,8 @@ type AnyOp = OperationAdapter<any, any, any>
 export function createDispatch({ dispatcher, providers }: DispatchDeps): AttemptHandler {
   return async function dispatch(attempt: Attempt): Promise<ProviderResult> {
     const { target, state } = attempt
-    const adapter = providers.forTarget(target)
     const request = withDefaults(target.defaults, attempt.request)
+    const adapter = providers.forTarget(target, request)
     const meta: ResponseMeta = { target, requestId: state.requestId, created: Math.floor(state.startedAt / 1000) }
     let op = attempt.op
     // Legacy /v1/completions over a chat-only provider: translate both ways, as LiteLLM does.

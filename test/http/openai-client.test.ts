@@ -239,3 +239,16 @@ t.test('an error body from the gateway validates as ErrorResponse', async (t) =>
   t.ok(res.headers.get('x-request-id'), 'errors carry x-request-id too')
   assertSchema(t, 'ErrorResponse', await res.json())
 })
+
+t.test('mock_response in the request body answers without calling the upstream (as LiteLLM allows)', async (t) => {
+  const before = up.requests.length
+  const params = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hi' }], mock_response: 'canned reply' }
+  const r = await client.chat.completions.create(params as OpenAI.ChatCompletionCreateParamsNonStreaming)
+  assertSchema(t, 'CreateChatCompletionResponse', r)
+  t.equal(r.choices[0]!.message.content, 'canned reply')
+  const s = await client.chat.completions.create({ ...params, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming)
+  let text = ''
+  for await (const c of s) text += c.choices[0]?.delta?.content ?? ''
+  t.equal(text, 'canned reply')
+  t.equal(up.requests.length, before, 'the upstream saw nothing')
+})
