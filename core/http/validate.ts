@@ -24,7 +24,8 @@ const common = {
   user: { type: 'string' },
   stop: { type: ['string', 'array', 'null'], items: { type: 'string' } },
   logit_bias: { type: ['object', 'null'] },
-  priority: { type: ['integer', 'string'] },
+  // LiteLLM's scheduler field: lower = more important. Read by the core into state.priority.
+  priority: { type: 'integer' },
 }
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function']
