@@ -178,6 +178,9 @@ export function codeForUpstreamStatus(status: number): ErrorCode {
   if (status === 413) return 'GW_ERR_UPSTREAM_BAD_REQUEST'
   if (status === 422) return 'GW_ERR_UPSTREAM_UNPROCESSABLE'
   if (status === 429) return 'GW_ERR_UPSTREAM_RATE_LIMIT'
+  if (status === 502) return 'GW_ERR_UPSTREAM_BAD_RESPONSE'
+  // LiteLLM maps a gateway timeout from upstream to its Timeout exception.
+  if (status === 504) return 'GW_ERR_UPSTREAM_TIMEOUT'
   if (status === 503 || status === 529) return 'GW_ERR_UPSTREAM_UNAVAILABLE'
   if (status >= 500) return 'GW_ERR_UPSTREAM_SERVER'
   return 'GW_ERR_UPSTREAM_BAD_REQUEST'

@@ -6,7 +6,7 @@ import t from 'tap'
 import {
   ERRORS, gatewayError, asGatewayError, toErrorBody, codeForUpstreamStatus, GatewayError, RateLimitError,
   BadRequestError, ContextWindowExceededError, AuthenticationError, NotFoundError, Timeout, ServiceUnavailableError,
-  InternalServerError, type ErrorCode,
+  InternalServerError, APIError, type ErrorCode,
 } from '../../core/errors.js'
 
 t.test('every table row builds its class with its status and type', async (t) => {
@@ -53,7 +53,7 @@ t.test('upstream statuses map to the SDK classes', async (t) => {
   const cases: Array<[number, new (...a: never[]) => GatewayError, number]> = [
     [400, BadRequestError, 400], [401, AuthenticationError, 401], [404, NotFoundError, 404], [408, Timeout, 408],
     [429, RateLimitError, 429], [500, InternalServerError, 500], [503, ServiceUnavailableError, 503],
-    [529, ServiceUnavailableError, 503],
+    [529, ServiceUnavailableError, 503], [502, APIError, 502], [504, Timeout, 408],
   ]
   for (const [status, cls, out] of cases) {
     const e = gatewayError(codeForUpstreamStatus(status), 'x')
