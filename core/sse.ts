@@ -1,46 +1,54 @@
 /**
  * Server-sent events: an incremental parser for upstream streams (WHATWG "event stream" rules: fields, multi-line
- * data, comments, CRLF) and the serialiser for OpenAI chunks.
+ * data, comments, and any of LF, CRLF or CR as line end) and the serialiser for OpenAI chunks.
  */
 import type { EventDecoder, SseEvent } from '../providers/types.js'
 
+/** CRLF or a lone CR: both end a line in an event stream. Compiled once. */
+const CR_LINE_END = /\r\n?/g
+
 export class SseParser implements EventDecoder {
   private buf = ''
+  /** The last input ended in CR: a LF opening the next input belongs to the same line end. */
+  private pendingCr = false
   private readonly decoder = new TextDecoder()
 
   /** Feed bytes; returns the events completed by them. */
   push(bytes: Uint8Array | string): SseEvent[] {
-    this.buf += typeof bytes === 'string' ? bytes : this.decoder.decode(bytes, { stream: true })
+    this.append(typeof bytes === 'string' ? bytes : this.decoder.decode(bytes, { stream: true }))
     return this.drain(false)
   }
 
   /** End of input: returns a last event that had no blank line after it. */
   end(): SseEvent[] {
-    this.buf += this.decoder.decode()
+    this.append(this.decoder.decode())
     return this.drain(true)
+  }
+
+  /** Line ends are normalised to LF as text arrives, so events split on one separator only. */
+  private append(text: string): void {
+    if (this.pendingCr) {
+      this.pendingCr = false
+      if (text[0] === '\n') text = text.slice(1)
+    }
+    if (text.indexOf('\r') !== -1) {
+      this.pendingCr = text.endsWith('\r')
+      text = text.replace(CR_LINE_END, '\n')
+    }
+    this.buf += text
   }
 
   private drain(final: boolean): SseEvent[] {
     const out: SseEvent[] = []
     let start = 0
     for (;;) {
-      const nn = this.buf.indexOf('\n\n', start)
-      const rr = this.buf.indexOf('\r\n\r\n', start)
-      let end: number
-      let sep: number
-      if (nn === -1 && rr === -1) break
-      if (rr !== -1 && (nn === -1 || rr < nn)) {
-        end = rr
-        sep = 4
-      } else {
-        end = nn
-        sep = 2
-      }
+      const end = this.buf.indexOf('\n\n', start)
+      if (end === -1) break
       const ev = parseBlock(this.buf.slice(start, end))
       if (ev) out.push(ev)
-      start = end + sep
+      start = end + 2
     }
-    this.buf = start ? this.buf.slice(start) : this.buf
+    if (start) this.buf = this.buf.slice(start)
     if (final && this.buf.trim()) {
       const ev = parseBlock(this.buf)
       if (ev) out.push(ev)
@@ -58,9 +66,8 @@ function parseBlock(block: string): SseEvent | null {
   while (pos <= block.length) {
     let nl = block.indexOf('\n', pos)
     if (nl === -1) nl = block.length
-    let line = block.slice(pos, nl)
+    const line = block.slice(pos, nl)
     pos = nl + 1
-    if (line.endsWith('\r')) line = line.slice(0, -1)
     if (line === '' || line[0] === ':') continue
     const colon = line.indexOf(':')
     const field = colon === -1 ? line : line.slice(0, colon)

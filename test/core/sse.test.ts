@@ -158,3 +158,12 @@ t.test('sseData and SSE_DONE serialise OpenAI stream lines', async (t) => {
   t.equal(SSE_DONE, 'data: [DONE]\n\n')
   t.same(parseWhole(sseData({ a: 'x\ny' }) + SSE_DONE).map((e) => e.data), ['{"a":"x\\ny"}', '[DONE]'], 'round-trips')
 })
+
+t.test('a lone CR ends a line too, and mixed line ends still separate events', async (t) => {
+  const want = [{ event: 'a', data: 'x\ny', id: undefined }, { event: undefined, data: '2', id: undefined }, { event: undefined, data: '3', id: undefined }]
+  const text = 'event: a\rdata: x\rdata: y\r\rdata: 2\n\r\ndata: 3\r\n\n'
+  t.same(parseWhole(text), want)
+  for (let cut = 1; cut < text.length; cut++) {
+    t.same(parseChunked(text, [cut, text.length]), want, `split at ${cut}`)
+  }
+})
