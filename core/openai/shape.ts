@@ -1,7 +1,7 @@
 /**
  * Small transforms on OpenAI bodies that both the HTTP routes and the SDK apply before handing a result back.
  */
-import type { EmbeddingResponse, Usage } from './types.js'
+import type { ChatChunk, ChatCompletion, EmbeddingResponse, TextCompletion, Usage } from './types.js'
 
 /** Float32 little-endian base64, the format OpenAI returns for encoding_format: base64. */
 export function floatsToBase64(v: readonly number[]): string {
@@ -25,4 +25,29 @@ export function chunkForClient<C extends { usage?: Usage | null; choices?: unkno
   if (!chunk.choices || chunk.choices.length === 0) return null
   const { usage: _u, ...rest } = chunk
   return rest as C
+}
+
+/**
+ * A whole completion as the chunk sequence a stream of it would have been: role and content, tool calls, the
+ * finish reason, then usage. Used when a stream was asked for and the upstream answered with plain JSON.
+ */
+export function chatToChunks(res: ChatCompletion): ChatChunk[] {
+  const base = { id: res.id, object: 'chat.completion.chunk' as const, created: res.created, model: res.model }
+  const out: ChatChunk[] = []
+  for (const c of res.choices) {
+    const delta: ChatChunk['choices'][number]['delta'] = { role: 'assistant', content: c.message.content ?? '' }
+    if (c.message.refusal) delta.refusal = c.message.refusal
+    if (c.message.tool_calls?.length) delta.tool_calls = c.message.tool_calls.map((tc, index) => ({ index, ...tc }))
+    out.push({ ...base, choices: [{ index: c.index, delta, finish_reason: null, logprobs: null }] })
+    out.push({ ...base, choices: [{ index: c.index, delta: {}, finish_reason: c.finish_reason ?? 'stop', logprobs: null }] })
+  }
+  if (res.usage) out.push({ ...base, choices: [], usage: res.usage })
+  return out
+}
+
+export function textToChunks(res: TextCompletion): TextCompletion[] {
+  const base = { id: res.id, object: 'text_completion' as const, created: res.created, model: res.model }
+  const out: TextCompletion[] = res.choices.map((c) => ({ ...base, choices: [{ ...c, finish_reason: c.finish_reason ?? 'stop' }] }))
+  if (res.usage) out.push({ ...base, choices: [], usage: res.usage })
+  return out
 }

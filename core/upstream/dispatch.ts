@@ -16,7 +16,8 @@ import type { EventDecoder, OperationAdapter, ProviderAdapter, ProviderResult, R
 import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
 import { SseParser } from '../sse.js'
-import type { Usage } from '../openai/types.js'
+import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
+import { chatToChunks, textToChunks } from '../openai/shape.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
 
 export interface DispatchDeps {
@@ -100,7 +101,10 @@ async function callHttp(
     throw adapter.error(res.statusCode, parseLenient(text), res.headers)
   }
 
-  if (!stream) {
+  // A host that ignores `stream: true` answers with one JSON body: it is replayed as the chunks a stream would have
+  // carried, rather than an empty stream.
+  const jsonReply = !stream || String(res.headers['content-type'] ?? '').startsWith('application/json')
+  if (jsonReply) {
     try {
       const json = await res.body.json()
       // A 200 whose body is JSON but not an object (a bare string, an array) is no OpenAI response either; passed
@@ -109,6 +113,10 @@ async function callHttp(
         throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a body that is not a JSON object`, { provider: target.provider })
       }
       const out = opAdapter.response(json, meta)
+      if (stream) {
+        const chunks: Array<ChatChunk | TextCompletion> = op === 'chat' ? chatToChunks(out as ChatCompletion) : textToChunks(out as TextCompletion)
+        return { kind: 'stream', chunks: fromArray(chunks) }
+      }
       return { kind: 'json', body: out, usage: (out as { usage?: Usage }).usage ?? null }
     } catch (err) {
       if (err instanceof GatewayError) throw err
@@ -188,6 +196,10 @@ export async function prime<T>(it: AsyncIterator<T>): Promise<AsyncIterable<T>> 
     },
   }
   return iterator
+}
+
+async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items
 }
 
 async function* mapIterable<A, B>(src: AsyncIterable<A>, fn: (a: A) => B): AsyncGenerator<B> {

@@ -294,3 +294,25 @@ model_list:
   t.equal(err2.status, 500)
   t.equal(flaky.requests.length, 7, 'num_retries: 1 -> two attempts in all')
 })
+
+t.test('an upstream that ignores stream: true and answers JSON is replayed as a stream, not an empty one', async (t) => {
+  const plain = defaultChat({ content: 'whole answer' })
+  // The fake answers JSON even though the body asks for a stream.
+  up.on('chat', (ctx) => plain({ ...ctx, record: { ...ctx.record, body: { ...ctx.record.body, stream: false } } }))
+  const stream = await client.chat.completions.create({
+    model: 'gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true },
+  })
+  let text = ''
+  let finish: string | null = null
+  let usage = 0
+  for await (const chunk of stream) {
+    assertSchema(t, 'CreateChatCompletionStreamResponse', chunk)
+    text += chunk.choices[0]?.delta?.content ?? ''
+    finish = chunk.choices[0]?.finish_reason ?? finish
+    if (chunk.usage) usage++
+  }
+  t.equal(text, 'whole answer')
+  t.equal(finish, 'stop')
+  t.equal(usage, 1, 'the usage of the JSON answer arrives as the usage chunk')
+  up.on('chat', defaultChat())
+})
