@@ -102,7 +102,7 @@ export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, isDraining: 
     },
   })
   routes.push({
-    method: 'GET', path: ['/v1/models/:model', '/models/:model'], kind: 'models',
+    method: 'GET', path: ['/v1/models/*model', '/models/*model'], kind: 'models',
     handler: async function getModel(ctx) {
       const id = (ctx as unknown as { params: { model: string } }).params.model
       const found = models.list().find((m) => m.id === id)

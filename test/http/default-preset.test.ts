@@ -96,3 +96,17 @@ t.test('embeddings ignore a stray stream: true and still answer with JSON', asyn
   const body = await res.json()
   assertSchema(t, 'CreateEmbeddingResponse', body)
 })
+
+t.test('a model name with a slash is retrievable at /v1/models/{id}', async (t) => {
+  const g = await startGateway(t, `
+model_list:
+  - model_name: team-a/fast
+    litellm_params: { model: mock/fast }
+`, { env })
+  const c = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'sk-none', maxRetries: 0 })
+  const m = await c.models.retrieve('team-a/fast')
+  assertSchema(t, 'Model', m)
+  t.equal(m.id, 'team-a/fast')
+  const r = await c.chat.completions.create({ model: 'team-a/fast', messages: [{ role: 'user', content: 'hi' }] })
+  t.equal(r.object, 'chat.completion')
+})
