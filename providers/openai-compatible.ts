@@ -38,6 +38,8 @@ export const OPENAI_COMPATIBLE: Readonly<Record<string, Preset>> = {
   friendliai: { baseUrl: 'https://api.friendli.ai/serverless/v1', env: key('FRIENDLI_TOKEN', 'FRIENDLIAI_API_KEY') },
   github: { baseUrl: 'https://models.github.ai/inference', env: key('GITHUB_API_KEY') },
   llamafile: { baseUrl: 'http://127.0.0.1:8080/v1', env: { apiKey: ['LLAMAFILE_API_KEY'], apiBase: ['LLAMAFILE_API_BASE'] } },
+  // LiteLLM's name for OpenAI's legacy /v1/completions models (gpt-3.5-turbo-instruct): the same API.
+  'text-completion-openai': { baseUrl: 'https://api.openai.com/v1', env: { apiKey: ['OPENAI_API_KEY'], apiBase: ['OPENAI_BASE_URL', 'OPENAI_API_BASE'] } },
   openai_like: { env: {} },
   custom_openai: { env: {} },
 }

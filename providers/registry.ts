@@ -16,7 +16,7 @@ import { mock } from './mock/index.js'
 export const PENDING_PROVIDERS: ReadonlySet<string> = new Set([
   'azure', 'azure_ai', 'azure_text', 'anthropic', 'gemini', 'vertex_ai', 'vertex_ai_beta', 'bedrock', 'sagemaker',
   'cohere', 'cohere_chat', 'ollama', 'ollama_chat', 'mistral', 'codestral', 'huggingface', 'replicate', 'watsonx',
-  'databricks', 'ai21', 'cloudflare', 'voyage', 'text-completion-openai', 'text-completion-codestral', 'predibase',
+  'databricks', 'ai21', 'cloudflare', 'voyage', 'text-completion-codestral', 'predibase',
   'triton', 'clarifai', 'baseten', 'petals', 'nlp_cloud', 'aleph_alpha', 'palm', 'snowflake', 'oci', 'jina_ai',
   'infinity', 'elevenlabs', 'assemblyai', 'deepgram', 'litellm_proxy', 'gradient_ai', 'datarobot', 'meta_llama',
 ])
