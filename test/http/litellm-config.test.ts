@@ -136,3 +136,30 @@ t.test('/health/liveliness works without a key', async (t) => {
   const readiness = await fetch(`${gw.url}/health/readiness`)
   t.equal(readiness.status, 200, 'readiness is public too')
 })
+
+t.test('CORS: a browser preflight is answered before auth; responses name the allowed origin', async (t) => {
+  const pre = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+  })
+  t.equal(pre.status, 204, 'no key needed for a preflight')
+  t.equal(pre.headers.get('access-control-allow-origin'), '*')
+  t.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/)
+  t.equal(pre.headers.get('access-control-allow-headers'), 'authorization, content-type')
+  const denied = await fetch(`${gw.url}/v1/models`, { headers: { origin: 'https://app.example' } })
+  t.equal(denied.status, 401, 'the real request still needs the key')
+  t.equal(denied.headers.get('access-control-allow-origin'), '*', 'and its error is readable by the page')
+  t.match(denied.headers.get('access-control-expose-headers') ?? '', /x-request-id/)
+})
+
+t.test('CORS restricted to listed origins, or off', async (t) => {
+  const only = await startGateway(t, 'server: { cors_origins: ["https://ok.example"] }\nmodel_list: [{ model_name: m, litellm_params: { model: mock/m } }]\n')
+  const ok = await fetch(`${only.url}/v1/models`, { headers: { origin: 'https://ok.example' } })
+  t.equal(ok.headers.get('access-control-allow-origin'), 'https://ok.example')
+  t.match(ok.headers.get('vary') ?? '', /origin/i)
+  const other = await fetch(`${only.url}/v1/models`, { headers: { origin: 'https://evil.example' } })
+  t.equal(other.headers.get('access-control-allow-origin'), null)
+  const off = await startGateway(t, 'server: { cors_origins: [] }\nmodel_list: [{ model_name: m, litellm_params: { model: mock/m } }]\n')
+  const res = await fetch(`${off.url}/v1/models`, { headers: { origin: 'https://ok.example' } })
+  t.equal(res.headers.get('access-control-allow-origin'), null)
+})
