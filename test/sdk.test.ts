@@ -12,8 +12,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  completion, embedding, GatewayError, RateLimitError, AuthenticationError, BadRequestError,
-  ContextWindowExceededError, Timeout, type ChatChunk,
+  completion, embedding, textCompletion, GatewayError, RateLimitError, AuthenticationError, BadRequestError,
+  ContextWindowExceededError, Timeout, type ChatChunk, type TextCompletion,
 } from '../core/index.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -243,4 +243,27 @@ console.log(r.choices[0].message.content + '|' + m.object)
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
   t.equal(code, 0, `exited by itself with 0 (stderr: ${err.slice(0, 500)})`)
   t.equal(out.trim(), 'upstream says hi|chat.completion')
+})
+
+t.test('textCompletion over a chat-only path: the mock answers text_completion objects, streamed too', async (t) => {
+  const r = (await textCompletion({ model: 'mock/x', prompt: 'Say hi', mock_response: 'hi there' })) as TextCompletion
+  t.equal(r.object, 'text_completion')
+  t.equal(r.choices[0]!.text, 'hi there')
+  const s = (await textCompletion({ model: 'mock/x', prompt: 'Say hi', mock_response: 'hi there', stream: true })) as AsyncIterable<TextCompletion>
+  let text = ''
+  for await (const c of s) {
+    t.equal(c.object, 'text_completion')
+    text += c.choices[0]?.text ?? ''
+  }
+  t.equal(text, 'hi there')
+})
+
+t.test('an SDK stream closed early (abort + return) is done afterwards', async (t) => {
+  const ac = new AbortController()
+  const s = await completion({ model: 'mock/x', messages, stream: true, signal: ac.signal, mock_response: 'one two three four' })
+  const it = s[Symbol.asyncIterator]()
+  t.ok((await it.next()).value, 'first chunk arrives')
+  ac.abort()
+  await it.return?.()
+  t.same(await it.next(), { done: true, value: undefined }, 'the stream is over after abort and return')
 })
