@@ -78,6 +78,9 @@ async function importPlugin(name: string, file: string): Promise<GatewayPlugin<a
   if (!p || typeof p !== 'object' || typeof p.name !== 'string') {
     throw gatewayError('GW_ERR_PLUGIN_LOAD', `plugins.${name}: ${file} must default-export definePlugin({...})`)
   }
+  if (p.name !== name) {
+    throw gatewayError('GW_ERR_PLUGIN_LOAD', `plugins.${name}: ${file} exports the plugin '${p.name}'; use that name as the key`)
+  }
   return p
 }
 

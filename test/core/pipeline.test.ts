@@ -376,6 +376,9 @@ ${MODELS}`)
   await writeFile(path.join(dir, 'missing.yaml'), 'plugins:\n  x: ./missing.mjs\npipeline: [x]\nupstream: []\n')
   await t.rejects(createGateway({ config: path.join(dir, 'missing.yaml'), logger: silent, env: {} }),
     { code: 'GW_ERR_PLUGIN_LOAD', message: /missing\.mjs/ })
+  await writeFile(path.join(dir, 'renamed.yaml'), 'plugins:\n  other: ./stamp.mjs\npipeline: [other]\nupstream: []\n')
+  await t.rejects(createGateway({ config: path.join(dir, 'renamed.yaml'), logger: silent, env: {} }),
+    { code: 'GW_ERR_PLUGIN_LOAD', message: /exports the plugin 'stamp'/ }, 'the key must be the plugin\'s name')
 })
 
 t.test('a plugin passed in code but not named in the config is appended to its chain', async (t) => {
