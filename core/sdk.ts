@@ -7,13 +7,10 @@
  *
  * Errors are the exported classes (RateLimitError, AuthenticationError, ...) with `status`.
  */
-import { randomUUID } from 'node:crypto'
 import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
-import { asValue } from 'awilix'
-import type { Logger } from './logger.js'
-import { createState, type Outcome } from './state.js'
+import { beginRequest } from './request.js'
 import { asGatewayError, gatewayError, GatewayError } from './errors.js'
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage } from './openai/types.js'
 import type { ModelEntry } from './config/load.js'
@@ -91,21 +88,16 @@ async function run(op: Operation, params: Record<string, unknown>) {
     throw err
   }
   const signal = call.signal ?? new AbortController().signal
-  // One scope per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
-  let resolveDone!: (o: Outcome) => void
-  const scope = gw.container.createScope()
-  const state = createState(scope, signal, new Promise<Outcome>((r) => (resolveDone = r)))
-  state.requestId = randomUUID()
+  // One lifetime per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
+  const { state, end } = beginRequest(gw.container, gw.container.cradle.logger, signal)
   state.kind = op
   state.model = target.modelName
   state.body = request
   state.stream = op !== 'embeddings' && request.stream === true
   state.targets = [target]
-  let log: Logger | undefined
-  scope.register({ state: asValue(state), log: { resolve: () => (log ??= gw.container.cradle.logger.child({ requestId: state.requestId })) } })
   const finish = (error: GatewayError | null) => {
-    resolveDone({ status: error ? error.status : 200, error, aborted: signal.aborted, usage: state.usage })
-    void scope.dispose().catch(() => undefined)
+    state.error = error
+    end({ status: error ? error.status : 200, aborted: signal.aborted })
   }
   let result
   try {

@@ -4,12 +4,12 @@
  */
 import Koa from 'koa'
 import Router from '@koa/router'
-import { randomUUID } from 'node:crypto'
-import { asValue, type AwilixContainer } from 'awilix'
+import type { AwilixContainer } from 'awilix'
 import type { Cradle } from '../container.js'
 import { asGatewayError, gatewayError, toErrorBody } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { createState, type GatewayState, type Outcome } from '../state.js'
+import type { GatewayState } from '../state.js'
+import { beginRequest } from '../request.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import { composeRequestChain } from '../pipeline.js'
 import { prepareModelRequest } from './handlers.js'
@@ -102,18 +102,9 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
   const { container, logger, inFlight } = o
   return async function gatewayEntry(ctx: GatewayContext, next) {
     const ac = new AbortController()
-    let resolveDone!: (o: Outcome) => void
-    const done = new Promise<Outcome>((r) => (resolveDone = r))
-    let scope: AwilixContainer<Cradle> | null = null
-    const state = createState((st) => {
-      scope = container.createScope()
-      // The child logger is built on first use, after a request-id plugin may have replaced the id.
-      let log: Logger | undefined
-      scope.register({ state: asValue(st), log: { resolve: () => (log ??= logger.child({ requestId: st.requestId })) } })
-      return scope
-    }, ac.signal, done)
+    const request = beginRequest(container, logger, ac.signal)
+    const state = request.state
     ctx.state = state
-    state.requestId = randomUUID()
     ctx.set('x-request-id', state.requestId)
     ctx.set('x-litellm-call-id', state.requestId)
     inFlight.count++
@@ -123,8 +114,7 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
       if (aborted) ac.abort()
       inFlight.count--
       if (inFlight.count === 0) for (const r of inFlight.idle.splice(0)) r()
-      resolveDone({ status: res.statusCode, error: state.error, aborted, usage: state.usage })
-      if (scope) (scope as AwilixContainer<Cradle>).dispose().catch((err: unknown) => logger.error('scope dispose failed', { err }))
+      request.end({ status: res.statusCode, aborted })
     })
     if (inFlight.draining) ctx.set('connection', 'close')
     try {

@@ -25,7 +25,6 @@ export interface DispatchDeps {
   providers: ProviderRegistry
 }
 
-
 type AnyOp = OperationAdapter<any, any, any>
 
 export function createDispatch({ dispatcher, providers }: DispatchDeps): AttemptHandler {
