@@ -4,7 +4,7 @@
  * the same fake OpenAI upstream. Reports requests/s and latency percentiles for each and the ratios gateway/bare.
  * Each server runs in its own process; the load generator (undici Pool) runs here. Loopback only; bounded runs.
  *
- *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32]
+ *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32] [--log-level info]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -76,9 +76,11 @@ async function startChild(args: string[], env: Record<string, string>, readyLine
     child.on('message', () => (clearTimeout(timer), resolve()))
     if (readyLine) {
       let buf = ''
+      let ready = false
       child.stderr!.on('data', (d) => {
+        if (ready) return // keep draining the pipe (access logs), without holding the text
         buf += d
-        if (readyLine.test(buf)) (clearTimeout(timer), resolve())
+        if (readyLine.test(buf)) (ready = true, buf = '', clearTimeout(timer), resolve())
       })
     }
     child.on('exit', (code) => reject(new Error(`child exited ${code}`)))
@@ -119,7 +121,9 @@ async function main(): Promise<void> {
   const role = process.env.BENCH_ROLE
   if (role === 'upstream') return upstreamServer()
   if (role === 'bare') return bareProxy()
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' } } })
+  const { values } = parseArgs({
+    options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, 'log-level': { type: 'string', default: 'info' } },
+  })
   const seconds = Number(values.seconds)
   const connections = Number(values.connections)
   const script = fileURLToPath(import.meta.url)
@@ -132,7 +136,9 @@ async function main(): Promise<void> {
     children.push(await startChild([...loader, script], { BENCH_ROLE: 'bare', PORT: String(barePort), UPSTREAM: upstream }))
     const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
     const cfg = path.join(dir, 'config.yaml')
-    writeFileSync(cfg, `server: { log_level: warn }
+    // log_level info (the default) writes one access line per request to stderr, as in production; --log-level warn
+    // measures without it.
+    writeFileSync(cfg, `server: { log_level: ${values['log-level']} }
 model_list:
   - model_name: gpt-4o-mini
     litellm_params: { model: openai/gpt-4o-mini, api_base: ${upstream}/v1, api_key: sk-upstream }

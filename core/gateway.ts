@@ -4,13 +4,16 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { pathToFileURL } from 'node:url'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { AwilixContainer } from 'awilix'
 import type { Dispatcher } from 'undici'
 import type Koa from 'koa'
 import { buildConfig, loadConfigFile, type Config, type RawConfig } from './config/load.js'
 import { createRootContainer, type Cradle } from './container.js'
-import { gatewayError, GatewayError } from './errors.js'
+import { gatewayError, GatewayError, toErrorBody } from './errors.js'
+import { sseData } from './sse.js'
 import { createLogger, type Logger } from './logger.js'
 import { createModelTable } from './models.js'
 import { buildChains, composeAttemptChain, type AttemptHandler } from './pipeline.js'
@@ -19,7 +22,7 @@ import type { GatewayState } from './state.js'
 import { createAgent } from './upstream/agent.js'
 import { createDispatch } from './upstream/dispatch.js'
 import { coreRoutes, recordAttempts } from './http/handlers.js'
-import { createHttpApp, type InFlight } from './http/server.js'
+import { createHttpApp, onClientError, type InFlight } from './http/server.js'
 import { createRouteList } from './http/routes.js'
 import { builtinProviders, createProviderRegistry } from '../providers/registry.js'
 import type { ProviderAdapter } from '../providers/types.js'
@@ -37,6 +40,8 @@ export interface GatewayOptions {
   logger?: Logger
   /** Environment for `os.environ/` and provider key lookups. Default: process.env. */
   env?: Record<string, string | undefined>
+  /** Unknown LiteLLM config keys refuse the boot instead of a warning (the CLI's `--strict`). */
+  strict?: boolean
 }
 
 export interface ListenResult {
@@ -86,9 +91,10 @@ async function importPlugin(name: string, file: string): Promise<GatewayPlugin<a
 
 export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
   const env = opts.env ?? process.env
+  const strict = opts.strict === true
   const config: Config = typeof opts.config === 'string'
-    ? await loadConfigFile(opts.config, { env })
-    : isConfig(opts.config) ? opts.config : buildConfig(opts.config ?? {}, { env })
+    ? await loadConfigFile(opts.config, { env, strict })
+    : isConfig(opts.config) ? opts.config : buildConfig(opts.config ?? {}, { env, strict })
   const logger = opts.logger ?? createLogger({ level: config.server.log_level })
   if (config.warnings.length) logger.warn(`config: ${config.warnings.join('; ')}`)
 
@@ -96,7 +102,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const models = createModelTable(config, providers, env)
   if (models.warnings.length) logger.warn(`models: ${models.warnings.join('; ')}`)
   const ownsDispatcher = !opts.dispatcher
-  const dispatcher = opts.dispatcher ?? createAgent()
+  const maxConnections = config.server.upstream_max_connections
+  const dispatcher = opts.dispatcher ?? createAgent({ connections: maxConnections })
   const container = createRootContainer({ config, logger, dispatcher, providers, models })
 
   const available = new Map<string, GatewayPlugin<any>>()
@@ -108,13 +115,19 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
 
   const cradle = container.cradle
   const { middleware, interceptors } = buildChains(loaded, cradle)
-  const attempt = composeAttemptChain(interceptors, recordAttempts(createDispatch({ dispatcher, providers })))
+  const dispatch = recordAttempts(createDispatch({ dispatcher, providers, logger, maxConnections }), logger)
+  const attempt = composeAttemptChain(interceptors, dispatch)
 
-  const inFlight: InFlight = { count: 0, draining: false, idle: [] }
+  const inFlight: InFlight = { count: 0, draining: false, idle: [], active: new Set() }
   const { registrar, routes } = createRouteList()
-  for (const r of coreRoutes(cradle, attempt, () => inFlight.draining)) registrar.add(r)
+  const version = await packageVersion()
+  const coreDeps = { container, dispatch, version, isDraining: () => inFlight.draining, routes: () => routes }
+  for (const r of coreRoutes(cradle, attempt, coreDeps)) registrar.add(r)
   for (const { plugin, options } of loaded) plugin.routes?.(registrar, cradle, options)
-  const app = createHttpApp({ container, logger, middleware, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins })
+  const app = createHttpApp({
+    container, logger, middleware, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins,
+    accessLog: config.server.access_log,
+  })
 
   let started: Promise<void> | null = null
   let stopping: Promise<void> | null = null
@@ -139,6 +152,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       // Streams can be long; Node's 5 min request timeout would cut them.
       server.requestTimeout = 0
       server.keepAliveTimeout = 65_000 // 65 s, above common load balancers' 60 s idle timeout
+      server.on('clientError', onClientError)
       servers.push(server)
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
@@ -148,22 +162,28 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         })
       })
       const addr = server.address() as AddressInfo
+      // `url` is where a client on this machine connects; `host` is the address really bound.
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-      return { url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`, port: addr.port, host, server }
+      return { url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`, port: addr.port, host: addr.address, server }
     },
     stop() {
       stopping ??= (async () => {
+        // Draining: readiness answers 503 and new model calls are refused (503 shutting_down), but the listener
+        // stays open so load balancers' probes still get an answer while in-flight requests and streams finish.
         inFlight.draining = true
-        const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())))
         for (const s of servers) s.closeIdleConnections()
         for (const { plugin, options } of loaded) await runHook(logger, plugin, 'drain', () => plugin.drain?.(cradle, options))
         if (inFlight.count > 0) {
           const deadline = config.server.shutdown_timeout * 1000
-          await Promise.race([
-            new Promise<void>((r) => inFlight.idle.push(r)),
-            new Promise<void>((r) => setTimeout(r, deadline).unref()),
+          let timer: NodeJS.Timeout | undefined
+          const expired = await Promise.race([
+            new Promise<boolean>((r) => inFlight.idle.push(() => r(false))),
+            new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
           ])
+          clearTimeout(timer)
+          if (expired) cutActive(inFlight, logger)
         }
+        const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())))
         for (const s of servers) s.closeAllConnections()
         await Promise.all(closed)
         for (const { plugin, options } of [...loaded].reverse()) await runHook(logger, plugin, 'stop', () => plugin.stop?.(cradle, options))
@@ -174,6 +194,37 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     },
   }
   return gateway
+}
+
+/**
+ * The shutdown deadline passed with requests still open: a stream gets a last SSE error event (the official SDKs
+ * raise it) instead of a bare socket close, then every request's upstream call is aborted.
+ */
+function cutActive(inFlight: InFlight, logger: Logger): void {
+  const e = gatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway shut down before this response finished (shutdown_timeout reached).')
+  logger.warn(`shutdown deadline reached: ending ${inFlight.active.size} open request(s)`)
+  for (const { ctx, abort } of inFlight.active) {
+    const res = ctx.res
+    const sse = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')
+    ctx.state.error ??= e
+    if (sse && res.headersSent && !res.writableEnded && !res.destroyed) res.end(sseData(toErrorBody(e)))
+    abort.abort()
+  }
+}
+
+/** The package version (for `x-litellm-version` and readiness), read once at boot. */
+async function packageVersion(): Promise<string> {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'switchyard' && pkg.version) return pkg.version
+    } catch {
+      // not here: look one level up
+    }
+    dir = path.dirname(dir)
+  }
+  return '0.0.0'
 }
 
 async function runHook(logger: Logger, plugin: GatewayPlugin<any>, hook: string, fn: () => unknown): Promise<void> {

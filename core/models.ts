@@ -2,6 +2,10 @@
  * The model table: `model_list` entries resolved once at boot into immutable Targets, grouped by public name.
  * Wildcard names (`openai/*`, `*`) route any matching model to a provider, as in LiteLLM; targets built for them
  * are cached (bounded).
+ *
+ * No silent fallbacks: a deployment whose api_base/api_key was written but resolved to nothing (`unresolved`, set
+ * by the loader) is disabled, and its name answers 503 instead of reaching the provider's public endpoint with a
+ * global key; a provider prefix nobody knows is a 400 per call instead of an OpenAI model id.
  */
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
@@ -13,14 +17,14 @@ import type { Target } from '../providers/types.js'
 import { REQUEST_DEFAULT_KEYS } from './compat/litellm.js'
 
 export interface ModelTable {
-  /** Every deployment of a public model name, in config order. Throws 404 GW_ERR_MODEL_NOT_FOUND. */
+  /** Every deployment of a public model name, in config order. Throws 400 GW_ERR_INVALID_MODEL, as LiteLLM does. */
   resolve(name: string): Target[]
   has(name: string): boolean
   /** Public model names for /v1/models (wildcards are not listed). */
   list(): ModelObject[]
   /** All concrete deployments. */
   deployments(): readonly Target[]
-  /** Boot-time notes: deployments whose provider has no adapter yet. */
+  /** Boot-time notes: deployments whose provider has no adapter (yet, or at all). */
   warnings: readonly string[]
 }
 
@@ -45,10 +49,21 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
-/** Build one Target from a model_list entry (or from SDK call params). */
+/**
+ * Build one Target from a model_list entry (or from SDK call params).
+ *
+ * Key and base come from the entry, else from the provider's environment variables (LiteLLM's behaviour), with two
+ * exceptions that keep a credential from going where it was not meant to: an `api_key` written as '' means "no key"
+ * (a local server), and a model whose provider was only inferred from its api_base (`meta-llama/Llama-3-8b` on a
+ * self-hosted server) never gets OPENAI_API_KEY.
+ */
 export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: TargetDefaults, modelOverride?: string): Target {
   const p = entry.litellm_params
-  const { provider, model } = providers.parseModel(modelOverride ?? p.model, str(p.custom_llm_provider))
+  const raw = modelOverride ?? p.model
+  const custom = str(p.custom_llm_provider)
+  const apiBase = str(p.api_base)
+  const { provider, model } = providers.parseModel(raw, custom, apiBase !== undefined)
+  const inferred = !custom && provider === 'openai' && model === raw && raw.includes('/')
   const adapter = providers.get(provider)
   const info = (entry.model_info ?? {}) as Record<string, unknown>
   const fromEnv = (names: readonly string[] | undefined) => {
@@ -63,8 +78,8 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
     modelName: entry.model_name,
     provider,
     model,
-    apiBase: str(p.api_base) ?? fromEnv(adapter?.env?.apiBase),
-    apiKey: str(p.api_key) ?? fromEnv(adapter?.env?.apiKey),
+    apiBase: apiBase ?? fromEnv(adapter?.env?.apiBase),
+    apiKey: typeof p.api_key === 'string' ? str(p.api_key) : inferred ? undefined : fromEnv(adapter?.env?.apiKey),
     apiVersion: str(p.api_version),
     organization: str(p.organization),
     timeoutMs: (num(p.timeout) ?? d.requestTimeout) * 1000,
@@ -85,6 +100,32 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
   })
 }
 
+function providerWarning(entry: ModelEntry, target: Target, providers: ProviderRegistry): string | undefined {
+  if (providers.get(target.provider)) return undefined
+  if (providers.isPending(target.provider)) {
+    return `model_list: ${entry.model_name} uses provider '${target.provider}', not supported yet; its requests get a 400`
+  }
+  return `model_list: ${entry.model_name} uses unknown provider '${target.provider}' (model ${entry.litellm_params.model}); ` +
+    'its requests get a 400 and nothing is sent. Write a known provider prefix, or set api_base for an OpenAI-compatible host'
+}
+
+function disabledError(name: string, reasons: string) {
+  return gatewayError('GW_ERR_NO_DEPLOYMENT',
+    `Model \`${name}\` has no usable deployment (${reasons}); nothing was sent. Fix the entry and restart.`, { param: 'model' })
+}
+
+/**
+ * A wildcard that sends to OpenAI's own endpoint (`*` -> `openai/*`, no api_base) must not turn a name such as
+ * `github_copilot/gpt-4` into an OpenAI model id: OpenAI ids have no slash, so such a name is a provider prefix the
+ * gateway cannot serve, and the prompt and OPENAI_API_KEY would go to the wrong place.
+ */
+function checkWildcardName(name: string, rest: string, target: Target, entry: ModelEntry, providers: ProviderRegistry): void {
+  if (target.provider !== 'openai' || str(entry.litellm_params.api_base) || !rest.includes('/')) return
+  const prefix = rest.slice(0, rest.indexOf('/'))
+  const why = providers.isPending(prefix) ? `provider '${prefix}' is not supported by this Switchyard version yet` : `unknown provider '${prefix}'`
+  throw gatewayError('GW_ERR_PROVIDER_UNSUPPORTED', `Model \`${name}\`: ${why}; nothing was sent.`, { param: 'model' })
+}
+
 export function createModelTable(config: Config, providers: ProviderRegistry, env: Record<string, string | undefined> = process.env): ModelTable {
   const d: TargetDefaults = {
     dropParams: config.settings.drop_params,
@@ -96,15 +137,20 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
   const wildcards: Wildcard[] = []
   const all: Target[] = []
   const warnings: string[] = []
+  /** Public names whose every deployment is disabled -> why (the loader warned at boot). */
+  const disabled = new Map<string, string>()
   for (const entry of config.model_list) {
     if (entry.model_name.endsWith('*')) {
       wildcards.push({ prefix: entry.model_name.slice(0, -1), entry })
       continue
     }
-    const target = buildTarget(entry, providers, d)
-    if (!providers.get(target.provider)) {
-      warnings.push(`model_list: ${entry.model_name} uses provider '${target.provider}', not supported yet; its requests get a 400`)
+    if (entry.unresolved?.length) {
+      disabled.set(entry.model_name, entry.unresolved.join('; '))
+      continue
     }
+    const target = buildTarget(entry, providers, d)
+    const note = providerWarning(entry, target, providers)
+    if (note) warnings.push(note)
     let group = byName.get(entry.model_name)
     if (!group) byName.set(entry.model_name, (group = []))
     group.push(target)
@@ -123,10 +169,12 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     if (hit) return hit
     const w = wildcards.find((x) => name.startsWith(x.prefix))
     if (!w) return undefined
+    if (w.entry.unresolved?.length) throw disabledError(name, w.entry.unresolved.join('; '))
     const rest = name.slice(w.prefix.length)
     const m = w.entry.litellm_params.model
     const upstream = m.endsWith('*') ? m.slice(0, -1) + rest : m
     const target = buildTarget({ ...w.entry, model_name: name }, providers, d, upstream)
+    checkWildcardName(name, rest, target, w.entry, providers)
     const group = [target]
     wildcardTargets.set(name, group)
     return group
@@ -134,13 +182,19 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
 
   return {
     resolve(name) {
-      const group = byName.get(name) ?? fromWildcard(name)
+      const named = byName.get(name)
+      if (named) return named
+      const off = disabled.get(name)
+      // Checked before the wildcards: a disabled deployment must not be replaced by a catch-all's provider.
+      if (off !== undefined) throw disabledError(name, off)
+      const group = fromWildcard(name)
       if (!group) {
-        throw gatewayError('GW_ERR_MODEL_NOT_FOUND', `The model \`${name}\` does not exist or you do not have access to it.`, { param: 'model' })
+        throw gatewayError('GW_ERR_INVALID_MODEL',
+          `Invalid model name passed in model=${name}. Call \`/v1/models\` to view available models for your key.`, { param: 'model' })
       }
       return group
     },
-    has: (name) => byName.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
+    has: (name) => byName.has(name) || disabled.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
     list: () => listed,
     deployments: () => all,
     warnings,

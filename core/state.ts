@@ -72,7 +72,12 @@ export interface CoreState {
   usage: Usage | null
   /** The error the response ended with (also for a failure after an SSE stream started). */
   error: GatewayError | null
+  /** Cost of the call in USD, from the deployment's prices and the usage; set once usage is known (streams too). */
   costUsd: number
+  /** Retries the client asked for (body `num_retries`, header `x-litellm-num-retries`); null = not asked. */
+  numRetries: number | null
+  /** Retries the attempt chain allowed for this request (set by a retry plugin; 0 without one). */
+  maxRetries: number
   timings: Record<string, number>
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
@@ -112,6 +117,8 @@ export function createState(
     usage: null,
     error: null,
     costUsd: 0,
+    numRetries: null,
+    maxRetries: 0,
     timings: {},
     signal,
     done,

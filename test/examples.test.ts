@@ -51,8 +51,19 @@ t.test('custom-plugin: gateway.yaml loads plugin.ts from plugins: and places it 
     const body = (await res.json()) as any
     t.equal(body.object, 'chat.completion')
     t.match(body.choices[0].message, { role: 'assistant', content: /mock response/ })
-    const log = tagged().find((l) => l.requestId === res.headers.get('x-request-id'))
-    t.match(log, { team: 'search', tags: ['beta', 'eu'], model: 'mock', usage: { total_tokens: Number } }, 'logged with usage')
+    const id = res.headers.get('x-request-id')
+    for (let i = 0; i < 50 && !tagged().some((l) => l.requestId === id); i++) await new Promise((r) => setTimeout(r, 10))
+    const log = tagged().find((l) => l.requestId === id)
+    t.match(log, { team: 'search', tags: ['beta', 'eu'], model: 'mock', status: 200, usage: { total_tokens: Number } }, 'logged with usage')
+  })
+
+  t.test('a failed call is logged too (ctx.state.done runs where code after `await next()` would not)', async (t) => {
+    const res = await post(`${url}/v1/chat/completions`, chat({ mock_response: 'litellm.RateLimitError: slow down' }), { 'x-team': 'ops' })
+    t.equal(res.status, 429)
+    await res.arrayBuffer()
+    const id = res.headers.get('x-request-id')
+    for (let i = 0; i < 50 && !tagged().some((l) => l.requestId === id); i++) await new Promise((r) => setTimeout(r, 10))
+    t.match(tagged().find((l) => l.requestId === id), { team: 'ops', status: 429, error: 'GW_ERR_UPSTREAM_RATE_LIMIT' })
   })
 
   t.test('falls back to default_team and caps tags at max_tags', async (t) => {

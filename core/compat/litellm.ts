@@ -3,6 +3,8 @@
  * shape here, in one place:
  *
  *   general_settings.master_key            -> auth plugin option master_key (else $LITELLM_MASTER_KEY)
+ *   general_settings.max_request_size_mb   -> server.body_limit
+ *   general_settings.strict_config         -> strict mode (ignored keys refuse to boot)
  *   litellm_settings.drop_params           -> settings.drop_params
  *   litellm_settings.request_timeout       -> settings.request_timeout (seconds)
  *   litellm_settings.num_retries,
@@ -10,42 +12,81 @@
  *   router_settings.routing_strategy       -> router plugin option routing_strategy
  *   router_settings.timeout/stream_timeout -> settings.request_timeout / settings.stream_timeout
  *   litellm_settings.set_verbose           -> server.log_level: debug
+ *   model_list[].tpm/rpm, litellm_params.base_url/num_retries -> litellm_params.tpm/rpm/api_base/max_retries
  *
- * Every key this version does not act on is collected and reported in one boot warning, never dropped silently.
+ * Every key this version does not act on is collected and reported in one boot warning, never dropped silently (in
+ * strict mode that warning is a boot error). A top-level key that reads as a typo of a known one is a boot error
+ * with a suggestion: a misspelt `pipline:` would otherwise run the default chain without anyone noticing.
  * A config with no `pipeline:` gets the default chain (request-id, auth, router; retry on the attempt chain).
+ *
+ * The key lists below are exported so test/readme-config.test.ts can hold the README's tables to them.
  */
 import type { RawConfig } from '../config/load.js'
+import { gatewayError } from '../errors.js'
 
 /** The request chain a config gets when it names none. */
 export const DEFAULT_PIPELINE = ['request-id', 'auth', 'router'] as const
 export const DEFAULT_UPSTREAM = ['retry'] as const
 
-const TOP_LEVEL = new Set([
-  'server', 'pipeline', 'upstream', 'plugins', 'model_list', 'settings',
-  'litellm_settings', 'router_settings', 'general_settings', 'environment_variables',
-])
-
-const ENTRY_KEYS = new Set(['model_name', 'litellm_params', 'model_info'])
-
-/** litellm_params keys the core acts on (see providers/types.ts Target). */
-const DEPLOYMENT_KEYS = new Set([
-  'model', 'api_base', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm', 'weight',
-  'order', 'timeout', 'stream_timeout', 'max_retries', 'input_cost_per_token', 'output_cost_per_token',
-  'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers',
-])
+/** Switchyard's own top-level keys. */
+export const NATIVE_TOP_LEVEL: ReadonlySet<string> = new Set(['server', 'pipeline', 'upstream', 'plugins', 'model_list', 'settings'])
 
 /** OpenAI request params a deployment may set as defaults (LiteLLM passes them into every call). */
-export const REQUEST_DEFAULT_KEYS = new Set([
+export const REQUEST_DEFAULT_KEYS: ReadonlySet<string> = new Set([
   'temperature', 'top_p', 'n', 'max_tokens', 'max_completion_tokens', 'stop', 'presence_penalty',
   'frequency_penalty', 'seed', 'user', 'response_format', 'tool_choice', 'parallel_tool_calls', 'logprobs',
   'top_logprobs', 'logit_bias', 'reasoning_effort', 'service_tier', 'dimensions', 'encoding_format',
 ])
 
-const GENERAL_SUPPORTED = new Set(['master_key'])
-const LITELLM_SUPPORTED = new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs'])
-const ROUTER_SUPPORTED = new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout'])
+/** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
+export const LITELLM_ACTED_ON = {
+  top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
+  general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config']),
+  litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs']),
+  router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout']),
+  'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
+  /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
+  litellm_params: new Set([
+    'model', 'api_base', 'base_url', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm',
+    'weight', 'order', 'timeout', 'stream_timeout', 'max_retries', 'num_retries', 'input_cost_per_token',
+    'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers',
+  ]),
+  model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token']),
+} as const satisfies Record<string, ReadonlySet<string>>
+
+/**
+ * Top-level LiteLLM sections this version does not act on: accepted, named in the one boot warning. Keys not acted
+ * on inside the LiteLLM sections (litellm_settings.success_callback, model_info.mode, ...) are warned about the same
+ * way; they are an open set, so they are not listed.
+ */
+export const LITELLM_KNOWN_IGNORED: ReadonlySet<string> = new Set([
+  'callback_settings', 'guardrails', 'credential_list', 'mcp_servers', 'mcp_aliases', 'vector_store_registry',
+  'files_settings', 'finetune_settings', 'assistant_settings', 'search_tools', 'prompts',
+])
+
+/** Keys that stop the boot (GW_ERR_CONFIG_INVALID / GW_ERR_CONFIG_READ), and when. */
+export const LITELLM_REFUSE_TO_BOOT: Readonly<Record<string, string>> = {
+  'general_settings.master_key': 'empty, or a reference to an environment variable that is not set (auth would silently be off)',
+  'general_settings.max_request_size_mb': 'not a positive number',
+  'general_settings.strict_config': 'true, and the config has keys this version ignores (they are listed)',
+  include: 'a file that is missing, unreadable, not a YAML mapping, or that includes itself',
+  'model_list[].litellm_params.custom_llm_provider': 'a provider nobody knows',
+  '(a misspelt top-level key)': 'within a few edits of a Switchyard or LiteLLM section (`pipline`); the error names the key meant',
+}
+
 /** Routing strategies the router plugin implements; others fall back to simple-shuffle with a warning. */
 const STRATEGIES = new Set(['simple-shuffle'])
+
+/** Deployment credentials that must not fall back to a provider's env vars or public endpoint when they do not resolve. */
+const CREDENTIAL_KEYS = ['api_base', 'base_url', 'api_key'] as const
+
+export interface MapContext {
+  env: Record<string, string | undefined>
+  /** Values that referenced an environment variable that is not set: dotted path -> variable names. */
+  unset: ReadonlyMap<string, readonly string[]>
+  /** Ignored keys refuse to boot (the CLI's --strict); `general_settings.strict_config: true` does the same. */
+  strict?: boolean
+}
 
 export interface LiteLLMMapping {
   config: RawConfig
@@ -57,30 +98,32 @@ function obj(v: unknown): Record<string, unknown> {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
 }
 
-export function mapLiteLLM(input: RawConfig, warnings: string[], env: Record<string, string | undefined> = {}): LiteLLMMapping {
-  const unsupported: string[] = []
+export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext): LiteLLMMapping {
+  const env = ctx.env
+  const ignored: string[] = []
   const pluginDefaults: Record<string, Record<string, unknown>> = {}
   const set = (plugin: string, key: string, value: unknown) => {
     if (value === undefined || value === null) return
     ;(pluginDefaults[plugin] ??= {})[key] = value
   }
   const config: RawConfig = { ...input }
-  for (const k of Object.keys(input)) if (!TOP_LEVEL.has(k)) unsupported.push(k)
+  checkTopLevel(Object.keys(input), ignored)
 
   const general = obj(input.general_settings)
   const litellm = obj(input.litellm_settings)
   const router = obj(input.router_settings)
-  for (const k of Object.keys(general)) if (!GENERAL_SUPPORTED.has(k)) unsupported.push(`general_settings.${k}`)
-  for (const k of Object.keys(litellm)) if (!LITELLM_SUPPORTED.has(k)) unsupported.push(`litellm_settings.${k}`)
-  for (const k of Object.keys(router)) if (!ROUTER_SUPPORTED.has(k)) unsupported.push(`router_settings.${k}`)
+  collectIgnored('general_settings', general, LITELLM_ACTED_ON.general_settings, ignored)
+  collectIgnored('litellm_settings', litellm, LITELLM_ACTED_ON.litellm_settings, ignored)
+  collectIgnored('router_settings', router, LITELLM_ACTED_ON.router_settings, ignored)
 
+  refuseEmptyMasterKey(input, ctx.unset)
   // LiteLLM also takes the master key from LITELLM_MASTER_KEY when the config has none.
   set('auth', 'master_key', general.master_key ?? (env.LITELLM_MASTER_KEY || undefined))
   set('retry', 'num_retries', router.num_retries ?? litellm.num_retries)
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {
     if (STRATEGIES.has(strategy)) set('router', 'routing_strategy', strategy)
-    else unsupported.push(`router_settings.routing_strategy=${strategy} (using simple-shuffle)`)
+    else ignored.push(`router_settings.routing_strategy=${strategy} (using simple-shuffle)`)
   }
 
   const settings = { ...obj(input.settings) }
@@ -89,18 +132,14 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], env: Record<str
   if (timeout !== undefined && settings.request_timeout === undefined) settings.request_timeout = timeout
   if (router.stream_timeout !== undefined && settings.stream_timeout === undefined) settings.stream_timeout = router.stream_timeout
   config.settings = settings
-  if ((litellm.set_verbose === true || litellm.set_verbose === 'True') && !obj(input.server).log_level) {
-    config.server = { ...obj(input.server), log_level: 'debug' }
-  }
+  const server = { ...obj(input.server) }
+  if ((litellm.set_verbose === true || litellm.set_verbose === 'True') && !server.log_level) server.log_level = 'debug'
+  const maxMb = general.max_request_size_mb
+  if (maxMb !== undefined && server.body_limit === undefined) server.body_limit = megabytes(maxMb)
+  if (input.server !== undefined || Object.keys(server).length) config.server = server
 
   if (Array.isArray(input.model_list)) {
-    input.model_list.forEach((entry, i) => {
-      for (const k of Object.keys(obj(entry))) if (!ENTRY_KEYS.has(k)) unsupported.push(`model_list[${i}].${k}`)
-      const params = obj(obj(entry).litellm_params)
-      for (const k of Object.keys(params)) {
-        if (!DEPLOYMENT_KEYS.has(k) && !REQUEST_DEFAULT_KEYS.has(k)) unsupported.push(`model_list[${i}].litellm_params.${k}`)
-      }
-    })
+    config.model_list = input.model_list.map((entry, i) => mapEntry(entry, i, ctx.unset, ignored, warnings))
   }
 
   if (input.pipeline === undefined) config.pipeline = [...DEFAULT_PIPELINE]
@@ -113,10 +152,146 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], env: Record<str
       warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
     }
   }
-  if (unsupported.length) {
-    warnings.push(`config keys not supported yet, ignored: ${unsupported.join(', ')}`)
-  }
+  reportIgnored(ignored, warnings, ctx.strict === true || general.strict_config === true)
   return { config, pluginDefaults }
+}
+
+/** One warning for everything ignored; in strict mode the same list is a boot error. */
+function reportIgnored(ignored: string[], warnings: string[], strict: boolean): void {
+  if (!ignored.length) return
+  if (strict) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID',
+      `strict config: keys this version does not act on: ${ignored.join(', ')}. Remove them, or turn strict mode off ` +
+      '(--strict / general_settings.strict_config) to run with them ignored.')
+  }
+  warnings.push(`config keys not supported yet, ignored: ${ignored.join(', ')}`)
+}
+
+function collectIgnored(section: string, values: Record<string, unknown>, acted: ReadonlySet<string>, ignored: string[]): void {
+  for (const k of Object.keys(values)) if (!acted.has(k)) ignored.push(`${section}.${k}`)
+}
+
+/**
+ * Known LiteLLM sections not acted on are ignored (warned). An unknown key that reads as a typo of a known one
+ * (`pipline:`) refuses the boot with a suggestion: it would otherwise run the default chain, auth and all, without
+ * anyone noticing. Any other unknown key (an anchor holder such as `common: &defaults`, which LiteLLM ignores too)
+ * joins the one warning, and strict mode refuses it.
+ */
+function checkTopLevel(keys: string[], ignored: string[]): void {
+  const errors: string[] = []
+  for (const k of keys) {
+    if (NATIVE_TOP_LEVEL.has(k) || LITELLM_ACTED_ON.top.has(k)) continue
+    if (LITELLM_KNOWN_IGNORED.has(k)) {
+      ignored.push(k)
+      continue
+    }
+    const near = nearestKey(k)
+    if (near) errors.push(`config: unknown top-level key '${k}'; did you mean '${near}'?`)
+    else ignored.push(k)
+  }
+  if (errors.length) throw gatewayError('GW_ERR_CONFIG_INVALID', `Invalid config:\n${errors.map((e) => `  - ${e}`).join('\n')}`)
+}
+
+const ALL_TOP_LEVEL = [...new Set([...NATIVE_TOP_LEVEL, ...LITELLM_ACTED_ON.top, ...LITELLM_KNOWN_IGNORED])]
+
+/** The known top-level key `key` is a typo of, if any. */
+function nearestKey(key: string): string | undefined {
+  let best = ''
+  let bestDistance = Infinity
+  for (const k of ALL_TOP_LEVEL) {
+    const d = editDistance(key.toLowerCase(), k)
+    if (d < bestDistance) [best, bestDistance] = [k, d]
+  }
+  // A third of the word (at least 2 edits) still reads as a typo; beyond that the nearest key is noise.
+  return bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined
+}
+
+/** Levenshtein distance, two rows. Boot-time only. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = cur
+  }
+  return prev[b.length]!
+}
+
+/** A master key that is written but resolves to nothing would leave the gateway open: refuse instead. */
+function refuseEmptyMasterKey(input: RawConfig, unset: MapContext['unset']): void {
+  const vars = unset.get('general_settings.master_key')
+  if (vars) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID',
+      `general_settings.master_key references ${vars.join(', ')}, which is not set: auth would be off. Set the variable, ` +
+      'or remove master_key to run without auth.')
+  }
+  const general = obj(input.general_settings)
+  if ('master_key' in general && (general.master_key === '' || general.master_key === null)) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID',
+      'general_settings.master_key is empty: auth would be off. Set a key, or remove master_key to run without auth.')
+  }
+}
+
+function megabytes(v: unknown): number {
+  if (typeof v !== 'number' || !(v > 0)) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID', `general_settings.max_request_size_mb: must be a positive number of megabytes, got ${JSON.stringify(v)}`)
+  }
+  return Math.floor(v * 1024 * 1024)
+}
+
+/**
+ * One model_list entry in Switchyard's terms: LiteLLM's aliases resolved (base_url, num_retries, entry-level
+ * tpm/rpm), ignored keys collected, and credentials that were written but did not resolve recorded in
+ * `unresolved` so the model table disables the deployment instead of falling back to env vars or a public endpoint.
+ */
+function mapEntry(raw: unknown, i: number, unset: MapContext['unset'], ignored: string[], warnings: string[]): unknown {
+  const entry = obj(raw)
+  if (!Object.keys(entry).length) return raw
+  for (const k of Object.keys(entry)) if (!LITELLM_ACTED_ON['model_list[]'].has(k)) ignored.push(`model_list[${i}].${k}`)
+  const given = obj(entry.litellm_params)
+  for (const k of Object.keys(given)) {
+    if (!LITELLM_ACTED_ON.litellm_params.has(k) && !REQUEST_DEFAULT_KEYS.has(k)) ignored.push(`model_list[${i}].litellm_params.${k}`)
+  }
+  for (const k of Object.keys(obj(entry.model_info))) {
+    if (!LITELLM_ACTED_ON.model_info.has(k)) ignored.push(`model_list[${i}].model_info.${k}`)
+  }
+  if (entry.litellm_params === undefined || entry.litellm_params === null || typeof entry.litellm_params !== 'object') return raw
+
+  const params: Record<string, unknown> = { ...given }
+  moveAlias(params, 'base_url', 'api_base')
+  moveAlias(params, 'num_retries', 'max_retries')
+  // LiteLLM's router reads tpm/rpm beside litellm_params too; litellm_params wins when both are set.
+  for (const k of ['tpm', 'rpm'] as const) if (params[k] === undefined && entry[k] !== undefined) params[k] = entry[k]
+
+  const unresolved = unresolvedCredentials(i, given, unset)
+  const out: Record<string, unknown> = { model_name: entry.model_name, litellm_params: params }
+  if (entry.model_info !== undefined) out.model_info = entry.model_info
+  if (unresolved.length) {
+    out.unresolved = unresolved
+    warnings.push(`model_list[${i}] (${String(entry.model_name)}): ${unresolved.join('; ')}: deployment disabled, its calls ` +
+      "fail with 503; nothing falls back to the provider's env vars or public endpoint")
+  }
+  return out
+}
+
+function moveAlias(params: Record<string, unknown>, alias: string, key: string): void {
+  if (!(alias in params)) return
+  if (params[key] === undefined) params[key] = params[alias]
+  delete params[alias]
+}
+
+function unresolvedCredentials(i: number, params: Record<string, unknown>, unset: MapContext['unset']): string[] {
+  const out: string[] = []
+  for (const k of CREDENTIAL_KEYS) {
+    if (k === 'base_url' && typeof params.api_base === 'string' && params.api_base) continue // api_base wins
+    const vars = unset.get(`model_list.${i}.litellm_params.${k}`)
+    if (vars) out.push(`${k} references ${vars.join(', ')}, which is not set`)
+    // An explicit empty api_base names no host; the provider's default would be a silent substitute.
+    else if (k !== 'api_key' && k in params && (params[k] === '' || params[k] === null)) out.push(`${k} is empty`)
+  }
+  return out
 }
 
 function namesPlugin(list: unknown, name: string): boolean {

@@ -1,10 +1,17 @@
 /**
  * Read a YAML config, expand environment references, map LiteLLM sections, validate, and return a frozen Config.
  *
+ * YAML is read as LiteLLM reads it (PyYAML, YAML 1.1): merge keys (`<<: *common`), `yes`/`no`/`on`/`off` booleans,
+ * `20_000` integers, and a repeated key keeps its last value. `include:` (a file or a list, relative to the including
+ * file) is applied by loadConfigFile: each file's top-level keys are merged in, lists (model_list) appended.
+ *
  * Environment references, as LiteLLM writes them and as shells do:
  *   api_key: os.environ/OPENAI_API_KEY        (the whole value)
  *   api_base: http://${VLLM_HOST:-127.0.0.1}:8000/v1   (inside a string, with an optional default)
- * A variable that is not set leaves the value unset (as LiteLLM does) and is named in one boot warning.
+ * A variable that is not set (or is empty) leaves the value unset (as LiteLLM does) and is named in one boot warning.
+ * Where an unset value would silently weaken the gateway it refuses instead: a master key that resolves to nothing
+ * stops the boot, and a deployment whose api_base/api_key resolves to nothing is disabled rather than sent to the
+ * provider's public endpoint with a global key (core/compat/litellm.ts, core/models.ts).
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -25,6 +32,11 @@ export interface ModelEntry {
   model_name: string
   litellm_params: Record<string, unknown> & { model: string }
   model_info?: Record<string, unknown> | null
+  /**
+   * Credentials the entry names that resolved to nothing (`api_base references X, which is not set`). The model
+   * table disables such a deployment: its calls fail, nothing falls back to env vars or a public endpoint.
+   */
+  unresolved?: readonly string[]
 }
 
 export interface Config {
@@ -35,6 +47,9 @@ export interface Config {
     shutdown_timeout: number
     log_level: 'debug' | 'info' | 'warn' | 'error' | 'silent'
     cors_origins: string[]
+    access_log: boolean
+    /** Sockets per upstream origin; null = no cap. */
+    upstream_max_connections: number | null
   }
   /** The request chain, outermost first. */
   pipeline: PluginEntry[]
@@ -61,7 +76,12 @@ export type RawConfig = Record<string, unknown>
 export interface LoadOptions {
   env?: Record<string, string | undefined>
   baseDir?: string
+  /** Keys this version ignores refuse to boot instead of being warned about (the CLI's --strict). */
+  strict?: boolean
 }
+
+/** PyYAML's reading (YAML 1.1: merge keys, yes/no booleans, 20_000; a repeated key keeps the last value). */
+const YAML_OPTIONS = { version: '1.1', uniqueKeys: false, maxAliasCount: -1 } as const
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false })
 const validateConfig = ajv.compile(configSchema)
@@ -70,26 +90,74 @@ const ENV_WHOLE = /^os\.environ\/([A-Za-z_][A-Za-z0-9_]*)$/
 const ENV_INLINE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
 export async function loadConfigFile(file: string, opts: LoadOptions = {}): Promise<Config> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    throw gatewayError('GW_ERR_CONFIG_READ', `Cannot read config file ${file}: ${(err as Error).message}`, { cause: err })
-  }
-  return parseConfig(text, { ...opts, baseDir: opts.baseDir ?? path.dirname(path.resolve(file)) }, file)
+  const abs = path.resolve(file)
+  const raw = await withIncludes(await readYamlFile(abs, file), abs, [abs])
+  return buildConfig(raw, { ...opts, baseDir: opts.baseDir ?? path.dirname(abs) })
 }
 
 export function parseConfig(text: string, opts: LoadOptions = {}, source = 'config'): Config {
+  return buildConfig(parseYaml(text, source), opts)
+}
+
+function parseYaml(text: string, source: string): RawConfig {
   let raw: unknown
   try {
-    raw = YAML.parse(text, { maxAliasCount: -1 }) ?? {}
+    raw = YAML.parse(text, YAML_OPTIONS) ?? {}
   } catch (err) {
     throw gatewayError('GW_ERR_CONFIG_INVALID', `${source} is not valid YAML: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw gatewayError('GW_ERR_CONFIG_INVALID', `${source} must be a YAML mapping at the top level`)
   }
-  return buildConfig(raw as RawConfig, opts)
+  return raw as RawConfig
+}
+
+async function readYamlFile(file: string, shown: string, includedFrom?: string): Promise<RawConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const what = includedFrom ? `${includedFrom}: include '${shown}' (${file})` : `Cannot read config file ${shown}`
+    throw gatewayError('GW_ERR_CONFIG_READ', `${what}: ${(err as Error).message}`, { cause: err })
+  }
+  return parseYaml(text, shown)
+}
+
+/**
+ * LiteLLM's `include:`: each file (relative to the including one) is read, its own includes applied first, and its
+ * top-level keys merged in: lists are appended (the includer's entries first), mappings merged key by key, and the
+ * including file wins on any other conflict. A file that includes itself, directly or not, is an error.
+ */
+async function withIncludes(raw: RawConfig, file: string, chain: string[]): Promise<RawConfig> {
+  if (raw.include === undefined || raw.include === null) return raw
+  const list = typeof raw.include === 'string' ? [raw.include] : raw.include
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x)) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID', `${file}: include must be a file path or a list of file paths`)
+  }
+  const out: RawConfig = { ...raw }
+  delete out.include
+  for (const rel of list as string[]) {
+    const abs = path.resolve(path.dirname(file), rel)
+    if (chain.includes(abs)) {
+      throw gatewayError('GW_ERR_CONFIG_INVALID', `include cycle: ${[...chain, abs].join(' -> ')}`)
+    }
+    const child = await withIncludes(await readYamlFile(abs, rel, file), abs, [...chain, abs])
+    mergeIncluded(out, child)
+  }
+  return out
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v)
+}
+
+function mergeIncluded(into: RawConfig, child: RawConfig): void {
+  for (const [k, v] of Object.entries(child)) {
+    const mine = into[k]
+    if (mine === undefined || mine === null) into[k] = v
+    else if (Array.isArray(mine) && Array.isArray(v)) into[k] = [...mine, ...v]
+    else if (isMap(mine) && isMap(v)) into[k] = { ...v, ...mine }
+  }
 }
 
 /** Build a Config from an object (already parsed YAML, or a config written in code). */
@@ -101,11 +169,17 @@ export function buildConfig(input: RawConfig, opts: LoadOptions = {}): Config {
   if (envSection && typeof envSection === 'object') {
     for (const [k, v] of Object.entries(envSection)) if (v != null) env[k] = String(v)
   }
+  if (input.include !== undefined) {
+    throw gatewayError('GW_ERR_CONFIG_INVALID',
+      'include: is applied when the config is read from a file (loadConfigFile, --config); a config given as an object cannot include files')
+  }
   const missing = new Set<string>()
-  const expanded = expandEnv(structuredClone(input), env, missing) as RawConfig
+  const unset = new Map<string, string[]>()
+  const expanded = expandEnv(structuredClone(input), env, { missing, unset }, '') as RawConfig
   if (missing.size) warnings.push(`environment variables not set (values left empty): ${[...missing].join(', ')}`)
+  refuseEmptyAuthOption(expanded, unset)
 
-  const { config: mapped, pluginDefaults } = mapLiteLLM(expanded, warnings, env)
+  const { config: mapped, pluginDefaults } = mapLiteLLM(expanded, warnings, { env, unset, strict: opts.strict })
   if (!validateConfig(mapped)) {
     throw gatewayError('GW_ERR_CONFIG_INVALID', `Invalid config:\n${formatAjvErrors(validateConfig.errors ?? [], 'config')}`)
   }
@@ -137,36 +211,70 @@ export function buildConfig(input: RawConfig, opts: LoadOptions = {}): Config {
   })
 }
 
-function expandEnv(value: unknown, env: Record<string, string | undefined>, missing: Set<string>): unknown {
+interface Unresolved {
+  /** Every variable named but not set, for the warning. */
+  missing: Set<string>
+  /** Dotted path of each value that resolved to nothing -> the variables it named. */
+  unset: Map<string, string[]>
+}
+
+function expandEnv(value: unknown, env: Record<string, string | undefined>, u: Unresolved, at: string): unknown {
   if (typeof value === 'string') {
     const whole = ENV_WHOLE.exec(value)
     if (whole) {
       const v = env[whole[1]!]
-      if (v === undefined) missing.add(whole[1]!)
-      return v
+      // Empty counts as unset, as `${X:-d}` treats it: an empty key or base is never what was meant.
+      if (v !== undefined && v !== '') return v
+      u.missing.add(whole[1]!)
+      u.unset.set(at, [whole[1]!])
+      return undefined
     }
     if (!value.includes('${')) return value
-    let unset = false
+    const names: string[] = []
     const out = value.replace(ENV_INLINE, (_m, name: string, dflt: string | undefined) => {
       const v = env[name]
       if (v !== undefined && v !== '') return v
       if (dflt !== undefined) return dflt
-      missing.add(name)
-      unset = true
+      u.missing.add(name)
+      names.push(name)
       return ''
     })
-    return unset && out === '' ? undefined : out
+    if (names.length && out === '') {
+      u.unset.set(at, names)
+      return undefined
+    }
+    return out
   }
-  if (Array.isArray(value)) return value.map((v) => expandEnv(v, env, missing))
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, u, `${at}.${i}`))
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) {
-      const e = expandEnv(v, env, missing)
+      const e = expandEnv(v, env, u, at ? `${at}.${k}` : k)
       if (e !== undefined) out[k] = e
     }
     return out
   }
   return value
+}
+
+/**
+ * `auth: { master_key: os.environ/X }` with X unset would load as `auth: {}`, an open gateway. Refuse, as for
+ * general_settings.master_key (core/compat/litellm.ts).
+ */
+function refuseEmptyAuthOption(config: RawConfig, unset: ReadonlyMap<string, readonly string[]>): void {
+  const pipeline = Array.isArray(config.pipeline) ? config.pipeline : []
+  pipeline.forEach((e, i) => {
+    if (!isMap(e) || !('auth' in e)) return
+    const where = `pipeline[${i}].auth.master_key`
+    const vars = unset.get(`pipeline.${i}.auth.master_key`)
+    if (vars) {
+      throw gatewayError('GW_ERR_CONFIG_INVALID', `${where} references ${vars.join(', ')}, which is not set: auth would be off. Set the variable, or remove master_key.`)
+    }
+    const options = e.auth
+    if (isMap(options) && 'master_key' in options && (options.master_key === '' || options.master_key === null)) {
+      throw gatewayError('GW_ERR_CONFIG_INVALID', `${where} is empty: auth would be off. Set a key, or remove master_key.`)
+    }
+  })
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?$/i

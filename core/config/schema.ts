@@ -42,6 +42,8 @@ export const modelEntrySchema = {
       },
     },
     model_info: { type: ['object', 'null'] },
+    /** Set by the loader (core/compat/litellm.ts), not written in a config. */
+    unresolved: { type: 'array', items: { type: 'string' } },
   },
 } as const
 
@@ -54,13 +56,24 @@ export const configSchema = {
       properties: {
         host: { type: 'string', default: '0.0.0.0' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 4000 },
-        /** Largest accepted request body: bytes, or a size such as "1mb". */
-        body_limit: { type: ['integer', 'string'], default: '1mb' },
+        /**
+         * Largest accepted request body: bytes, or a size such as "1mb". Generous by default: base64 images and
+         * long-context prompts are large, and LiteLLM sets no limit (general_settings.max_request_size_mb maps here).
+         */
+        body_limit: { type: ['integer', 'string'], default: '100mb' },
         /** Seconds to let in-flight requests and streams finish on shutdown. */
         shutdown_timeout: { type: 'number', minimum: 0, default: 30 },
         log_level: { enum: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' },
         /** Origins allowed by CORS; ['*'] (LiteLLM's default) allows any, [] turns CORS off. */
         cors_origins: { type: 'array', items: { type: 'string' }, default: ['*'] },
+        /** One info line per request (id, route, model, deployment, status, attempts, latency, usage, cost). */
+        access_log: { type: 'boolean', default: true },
+        /**
+         * Most sockets open at once to one upstream origin; null (the default) = no cap, so thousands of long
+         * streams to one provider run side by side. When a cap is set and reached, further calls queue and a warning
+         * says so.
+         */
+        upstream_max_connections: { type: ['integer', 'null'], minimum: 1, default: null },
       },
       default: {},
     },

@@ -14,10 +14,18 @@ import { embeddingsAsBase64 } from '../openai/shape.js'
 import { readJsonBody } from './body.js'
 import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
+import type { Target } from '../../providers/types.js'
+import type { Logger } from '../logger.js'
+import { costOf, formatCost } from '../cost.js'
+import { infoRoutes, type InfoDeps } from './info.js'
 
 /** Reads and validates the body of a model operation before the request chain runs. */
-export function prepareModelRequest(op: Operation, bodyLimit: number): GatewayMiddleware {
+export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false): GatewayMiddleware {
   return async function prepareRequest(ctx: GatewayContext, next) {
+    // Draining: the listener stays up for probes and in-flight work, but no new model call starts.
+    if (isDraining()) {
+      throw gatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance.', { headers: { connection: 'close' } })
+    }
     const body = await readJsonBody(ctx.req, bodyLimit)
     // Azure-style paths carry the deployment in the URL: /openai/deployments/{model}/chat/completions
     const fromPath = (ctx as unknown as { params?: Record<string, string> }).params?.model
@@ -30,37 +38,128 @@ export function prepareModelRequest(op: Operation, bodyLimit: number): GatewayMi
     // Embeddings have no streaming form; a stray `stream: true` is ignored as OpenAI ignores it.
     state.stream = op !== 'embeddings' && body.stream === true
     if (body.priority !== undefined) state.priority = body.priority as number
+    const retries = body.num_retries ?? ctx.req.headers['x-litellm-num-retries']
+    if (retries !== undefined) state.numRetries = nonNegativeInt(retries, 'num_retries')
     return next()
   }
 }
 
-export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler): GatewayMiddleware {
-  const { models } = cradle
+function nonNegativeInt(v: unknown, param: string): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw gatewayError('GW_ERR_VALIDATION', `Invalid '${param}': expected a non-negative integer, got ${JSON.stringify(v)}.`, { param })
+  }
+  return n
+}
+
+/** Seconds from a body field or header, as LiteLLM takes them (`timeout: 30`, `x-litellm-timeout: 2.5`). */
+function seconds(v: unknown, param: string): number | undefined {
+  if (v === undefined || v === null) return undefined
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw gatewayError('GW_ERR_VALIDATION', `Invalid '${param}': expected a number of seconds above 0, got ${JSON.stringify(v)}.`, { param })
+  }
+  return n
+}
+
+/**
+ * Per-request timeouts (body `timeout` / `stream_timeout`, headers `x-litellm-timeout` / `x-litellm-stream-timeout`)
+ * replace the deployments' own for this request. They apply per phase, as deployment timeouts do.
+ */
+function withRequestTimeouts(ctx: GatewayContext, targets: Target[]): Target[] {
+  const body = ctx.state.body!
+  const headers = ctx.req.headers
+  const timeout = seconds(body.timeout ?? headers['x-litellm-timeout'], 'timeout')
+  const streamTimeout = seconds(body.stream_timeout ?? headers['x-litellm-stream-timeout'], 'stream_timeout')
+  if (timeout === undefined && streamTimeout === undefined) return targets
+  return targets.map((t) => Object.freeze({
+    ...t,
+    timeoutMs: timeout !== undefined ? timeout * 1000 : t.timeoutMs,
+    streamTimeoutMs: streamTimeout !== undefined ? streamTimeout * 1000 : timeout !== undefined ? timeout * 1000 : t.streamTimeoutMs,
+  }))
+}
+
+export interface TerminalDeps {
+  /** The package version, for `x-litellm-version`. */
+  version: string
+}
+
+const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings)$/
+
+export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
+  const { models, providers } = cradle
+  // The API base a deployment is called at, for `x-litellm-model-api-base`; computed once per deployment.
+  const bases = new WeakMap<Target, string>()
+  function apiBaseOf(target: Target): string {
+    let base = bases.get(target)
+    if (base === undefined) {
+      base = target.apiBase ?? ''
+      const adapter = providers.get(target.provider)
+      if (!base && adapter && !adapter.invoke) {
+        try {
+          base = adapter.request(op, target, false).url.replace(OP_SUFFIX, '')
+        } catch {
+          base = ''
+        }
+      }
+      bases.set(target, base)
+    }
+    return base
+  }
+  /** LiteLLM's response headers about the call: which deployment, how many retries, the timeout in force. */
+  function callHeaders(ctx: GatewayContext, target: Target): void {
+    const state = ctx.state
+    const retries = state.attempts.length > 0 ? state.attempts.length - 1 : 0
+    ctx.set('x-litellm-model-id', target.id)
+    ctx.set('x-litellm-model-group', target.modelName)
+    ctx.set('x-litellm-version', deps.version)
+    ctx.set('x-litellm-attempted-retries', String(retries))
+    ctx.set('x-litellm-max-retries', String(state.maxRetries))
+    ctx.set('x-litellm-timeout', String((state.stream ? target.streamTimeoutMs : target.timeoutMs) / 1000))
+    const base = apiBaseOf(target)
+    if (base) ctx.set('x-litellm-model-api-base', base)
+  }
   return async function callModel(ctx: GatewayContext) {
     const state = ctx.state
     if (state.targets.length === 0) state.targets = models.resolve(state.model)
+    state.targets = withRequestTimeouts(ctx, state.targets)
     const target = state.targets[0]
     if (!target) throw gatewayError('GW_ERR_NO_DEPLOYMENT', `No deployment available for model ${state.model}`)
-    const result = await attempt({ op, target, request: state.body!, stream: state.stream, state, number: 0 })
-    if (state.target) {
-      ctx.set('x-litellm-model-id', state.target.id)
+    let result
+    try {
+      result = await attempt({ op, target, request: state.body!, stream: state.stream, state, number: 0 })
+    } catch (err) {
+      callHeaders(ctx, lastTried(state) ?? target)
+      throw err
     }
+    const served = state.target ?? target
+    callHeaders(ctx, served)
     if (result.kind === 'stream') {
       const opts = state.body!.stream_options as { include_usage?: boolean } | null | undefined
       await writeSse(ctx, result.chunks, opts?.include_usage === true)
+      state.costUsd = costOf(served, state.usage)
       return
     }
     state.usage = result.usage
+    state.costUsd = costOf(served, state.usage)
+    ctx.set('x-litellm-response-cost', formatCost(state.costUsd))
+    ctx.set('x-litellm-response-duration-ms', String(Date.now() - state.startedAt))
     let body = result.body
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body
   }
 }
 
+function lastTried(state: GatewayContext['state']): Target | undefined {
+  const last = state.attempts[state.attempts.length - 1]
+  return last ? state.targets.find((t) => t.id === last.targetId) : undefined
+}
+
 /**
- * The innermost attempt step: records each attempt (for logs, metrics and retries) around the provider dispatch.
+ * The innermost attempt step: records each attempt (for logs, metrics and retries) around the provider dispatch,
+ * and logs every upstream failure with its cause (never the key: only the deployment id, provider and model).
  */
-export function recordAttempts(dispatch: AttemptHandler): AttemptHandler {
+export function recordAttempts(dispatch: AttemptHandler, logger?: Logger): AttemptHandler {
   return async function recordAttempt(a) {
     const startedAt = Date.now()
     const rec = { targetId: a.target.id, provider: a.target.provider, model: a.target.model, startedAt, durationMs: 0, status: 0, errorCode: undefined as string | undefined }
@@ -71,9 +170,17 @@ export function recordAttempts(dispatch: AttemptHandler): AttemptHandler {
       a.state.target = a.target
       return out
     } catch (err) {
-      const e = err as { status?: number; code?: string }
+      const e = err as { status?: number; code?: string; message?: string; upstreamStatus?: number }
       rec.status = e.status ?? 500
       rec.errorCode = e.code
+      rec.durationMs = Date.now() - startedAt
+      if (logger && rec.status !== 499) {
+        logger.warn('upstream attempt failed', {
+          requestId: a.state.requestId, attempt: a.state.attempts.length, deployment: a.target.id, modelGroup: a.target.modelName,
+          provider: a.target.provider, model: a.target.model, status: rec.status, upstreamStatus: e.upstreamStatus,
+          code: e.code, cause: e.message, durationMs: rec.durationMs,
+        })
+      }
       throw err
     } finally {
       rec.durationMs = Date.now() - startedAt
@@ -87,10 +194,12 @@ export const OPERATION_PATHS: Record<Operation, string[]> = {
   embeddings: ['/v1/embeddings', '/embeddings', '/openai/deployments/:model/embeddings', '/engines/:model/embeddings'],
 }
 
-export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, isDraining: () => boolean): RouteDef[] {
+export interface CoreRouteDeps extends InfoDeps, TerminalDeps {}
+
+export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, deps: CoreRouteDeps): RouteDef[] {
   const routes: RouteDef[] = []
   for (const op of Object.keys(OPERATION_PATHS) as Operation[]) {
-    routes.push({ method: 'POST', path: OPERATION_PATHS[op], kind: op, body: true, handler: modelTerminal(op, cradle, attempt) })
+    routes.push({ method: 'POST', path: OPERATION_PATHS[op], kind: op, body: true, handler: modelTerminal(op, cradle, attempt, deps) })
   }
   const { models } = cradle
   routes.push({
@@ -117,13 +226,6 @@ export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, isDraining: 
       ctx.body = '"I\'m alive!"'
     },
   })
-  routes.push({
-    method: 'GET', path: '/health/readiness', kind: 'other', public: true,
-    handler: async function readiness(ctx) {
-      const draining = isDraining()
-      ctx.status = draining ? 503 : 200
-      ctx.body = { status: draining ? 'draining' : 'healthy', db: 'Not connected', cache: null, models: models.list().length }
-    },
-  })
+  routes.push(...infoRoutes(cradle, deps))
   return routes
 }

@@ -67,20 +67,23 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
   try {
     for (;;) {
       const step = await it.next()
-      if (step.done) break
+      if (step.done) {
+        finished = true
+        break
+      }
       if (step.value.usage) state.usage = step.value.usage
       const chunk = chunkForClient(step.value, includeUsage)
       if (chunk === null) continue
-      if (res.destroyed) break
+      // Ended elsewhere (a shutdown deadline wrote its error event) or gone: stop reading upstream.
+      if (res.writableEnded || res.destroyed) break
       if (!write(sseData(chunk))) await drained(res)
     }
-    finished = true
-    if (!res.destroyed) res.end(SSE_DONE)
+    if (!res.writableEnded && !res.destroyed) res.end(SSE_DONE)
   } catch (err) {
     finished = true
     const e = asGatewayError(err)
-    state.error = e
-    if (!res.destroyed) res.end(sseData(toErrorBody(e)))
+    state.error ??= e
+    if (!res.writableEnded && !res.destroyed) res.end(sseData(toErrorBody(e)))
   } finally {
     if (!finished && it.return) await it.return().catch(() => undefined)
   }

@@ -22,6 +22,13 @@ export interface InFlight {
   draining: boolean
   /** Resolvers waiting for count to reach zero. */
   idle: Array<() => void>
+  /** Requests in progress, so a shutdown deadline can end them properly (an SSE error event, then abort). */
+  active: Set<ActiveRequest>
+}
+
+export interface ActiveRequest {
+  ctx: GatewayContext
+  abort: AbortController
 }
 
 export interface HttpAppOptions {
@@ -32,6 +39,8 @@ export interface HttpAppOptions {
   bodyLimit: number
   inFlight: InFlight
   corsOrigins: readonly string[]
+  /** One info line per request (id, route, model, deployment, status, attempts, latency, usage). Default on. */
+  accessLog?: boolean
 }
 
 export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
@@ -44,7 +53,7 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   const router = new Router<GatewayState>()
   for (const route of o.routes) {
     const stack: GatewayMiddleware[] = []
-    if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit))
+    if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining))
     stack.push(route.public ? route.handler : composeRequestChain(o.middleware, markKind(route)))
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
     for (const p of typeof route.path === 'string' ? [route.path] : route.path) {
@@ -100,6 +109,7 @@ function markKind(route: RouteDef): GatewayMiddleware {
 
 function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
   const { container, logger, inFlight } = o
+  const accessLog = o.accessLog !== false
   return async function gatewayEntry(ctx: GatewayContext, next) {
     const ac = new AbortController()
     const request = beginRequest(container, logger, ac.signal)
@@ -108,13 +118,17 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
     ctx.set('x-request-id', state.requestId)
     ctx.set('x-litellm-call-id', state.requestId)
     inFlight.count++
+    const active: ActiveRequest = { ctx, abort: ac }
+    inFlight.active.add(active)
     const res = ctx.res
     res.once('close', () => {
       const aborted = !res.writableFinished
       if (aborted) ac.abort()
       inFlight.count--
+      inFlight.active.delete(active)
       if (inFlight.count === 0) for (const r of inFlight.idle.splice(0)) r()
       request.end({ status: res.statusCode, aborted })
+      if (accessLog) logRequest(logger, ctx, aborted)
     })
     if (inFlight.draining) ctx.set('connection', 'close')
     try {
@@ -131,4 +145,61 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
       ctx.body = toErrorBody(e)
     }
   }
+}
+
+/** Probes are frequent and say nothing about traffic: logged at debug only. */
+const PROBES: ReadonlySet<string> = new Set(['/health/liveliness', '/health/liveness', '/health/readiness'])
+
+/**
+ * The access line, written once the response is over (streams included): what was asked, what answered, how it
+ * went. Only ids, names and numbers: never a key, a header or a prompt.
+ */
+function logRequest(logger: Logger, ctx: GatewayContext, aborted: boolean): void {
+  const state = ctx.state
+  const probe = PROBES.has(ctx.path)
+  if (probe ? logger.level !== 'debug' : logger.level === 'warn' || logger.level === 'error' || logger.level === 'silent') return
+  const fields: Record<string, unknown> = {
+    requestId: state.requestId,
+    method: ctx.method,
+    route: ctx.path,
+    status: ctx.res.statusCode,
+    latencyMs: Date.now() - state.startedAt,
+  }
+  if (state.model) {
+    fields.model = state.model
+    fields.stream = state.stream
+    fields.attempts = state.attempts.length
+    if (state.target) {
+      fields.deployment = state.target.id
+      fields.provider = state.target.provider
+    }
+    if (state.usage) {
+      fields.promptTokens = state.usage.prompt_tokens
+      fields.completionTokens = state.usage.completion_tokens
+    }
+    if (state.costUsd) fields.costUsd = state.costUsd
+  }
+  if (state.principal && state.principal.kind !== 'anonymous') fields.principal = state.principal.id
+  if (state.error) fields.error = state.error.code
+  if (aborted) fields.aborted = true
+  if (probe) logger.debug('request', fields)
+  else logger.info('request', fields)
+}
+
+/**
+ * Malformed HTTP never reaches Koa: Node answers oversized headers with a bare 431 and an empty body. Answer in the
+ * OpenAI error shape instead (the server's `clientError` event), then close the socket.
+ */
+export function onClientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const e = tooLarge
+    ? gatewayError('GW_ERR_HEADERS_TOO_LARGE', 'Request header fields too large: send smaller headers (the server limit is 16 KiB in all).')
+    : gatewayError('GW_ERR_BAD_HTTP', `Malformed HTTP request (${err.code ?? 'parse error'}).`)
+  const body = JSON.stringify(toErrorBody(e))
+  const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'
+  socket.end(`HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }

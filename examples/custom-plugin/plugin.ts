@@ -1,7 +1,7 @@
 /**
  * tagger: an in-house plugin written from scratch. It reads the caller's team and tags from request headers,
  * keeps them on ctx.state (declared below by module augmentation), echoes them as `x-switchyard-tags` and logs
- * them with the request's usage once the response is complete (streams included).
+ * them with the request's outcome and usage once the response is complete (streams and failures included).
  *
  *   curl -H 'x-team: search' -H 'x-tags: beta, eu' ...   ->   x-switchyard-tags: team:search,beta,eu
  */
@@ -44,9 +44,14 @@ export default definePlugin<Options>({
       ctx.state.tagger = { team, tags }
       // Before next(): a stream writes its headers as soon as the first chunk is ready.
       ctx.set(o.response_header, [`team:${team}`, ...tags].join(','))
-      await next()
-      // After next() the response is complete (for SSE too), so usage is final here.
-      ctx.state.scope.cradle.log.info('tagged request', { team, tags, model: ctx.state.model, usage: ctx.state.usage })
+      // Work after the response goes on ctx.state.done, not after `await next()`: when the upstream fails, next()
+      // throws and code after it never runs. done resolves once the last byte is written (or the client left),
+      // with the status, error and usage, whatever happened.
+      const log = ctx.state.scope.cradle.log
+      void ctx.state.done.then((outcome) => {
+        log.info('tagged request', { team, tags, model: ctx.state.model, status: outcome.status, error: outcome.error?.code, usage: outcome.usage })
+      })
+      return next()
     }
   },
 })

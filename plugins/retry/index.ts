@@ -2,7 +2,9 @@
  * retry: an attempt-chain interceptor. A retryable failure (408, 429, 5xx, timeout, connection error) is tried
  * again, on the next deployment of the model group when it has several (as LiteLLM's router does), with
  * exponential backoff and full jitter. An upstream `retry-after` is honoured up to `max_retry_after`.
- * The number of retries is the deployment's `max_retries`, else `num_retries` (LiteLLM's name), default 0.
+ * The number of retries is the request's own (`num_retries` in the body or `x-litellm-num-retries`, as LiteLLM
+ * takes them), else the deployment's `max_retries` / `num_retries`, else this plugin's `num_retries`, default 0.
+ * Every retry is logged with its cause.
  * A stream is retried only until its first event reached the client: dispatch primes streams for this.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -31,11 +33,13 @@ export default definePlugin<Options>({
       max_retry_after: { type: 'number', minimum: 0, default: 30 },
     },
   },
-  interceptor(_cradle, o) {
+  interceptor({ logger }, o) {
     return (next) => async function retry(attempt) {
-      const targets = attempt.state.targets
+      const state = attempt.state
+      const targets = state.targets
       const start = Math.max(0, targets.indexOf(attempt.target))
-      const max = attempt.target.maxRetries ?? o.num_retries
+      const max = state.numRetries ?? attempt.target.maxRetries ?? o.num_retries
+      state.maxRetries = max
       for (let i = 0; ; i++) {
         const target = targets.length > 1 ? targets[(start + i) % targets.length]! : attempt.target
         try {
@@ -45,6 +49,11 @@ export default definePlugin<Options>({
           if (err.retryAfter !== undefined && err.retryAfter > o.max_retry_after) throw err
           const backoff = Math.min(o.max_backoff_ms, o.initial_backoff_ms * 2 ** i) * Math.random()
           const wait = err.retryAfter !== undefined ? Math.max(err.retryAfter * 1000, backoff) : backoff
+          const nextTarget = targets.length > 1 ? targets[(start + i + 1) % targets.length]! : attempt.target
+          logger.info('retrying upstream call', {
+            requestId: state.requestId, retry: i + 1, of: max, waitMs: Math.round(wait), cause: err.code, status: err.status,
+            failedDeployment: (targets.length > 1 ? targets[(start + i) % targets.length]! : attempt.target).id, nextDeployment: nextTarget.id,
+          })
           try {
             await sleep(wait, undefined, { signal: attempt.state.signal })
           } catch {

@@ -104,16 +104,17 @@ t.test('5 MB body over a 1mb body_limit -> 413', async (t) => {
   t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 413)
 })
 
-t.test('unknown model -> 404 model_not_found', async (t) => {
-  const body = await expectError(t, { body: chat({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }) }, 404)
+t.test("unknown model -> 400 'Invalid model name passed in model=...', as the LiteLLM proxy answers", async (t) => {
+  const body = await expectError(t, { body: chat({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }) }, 400)
   t.equal(body.error.code, 'model_not_found')
   t.equal(body.error.param, 'model')
-  t.match(body.error.message, /gpt-9/)
+  t.match(body.error.message, 'Invalid model name passed in model=gpt-9. Call `/v1/models` to view available models for your key.')
 
   const err = await client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)
-  t.ok(err instanceof OpenAI.NotFoundError, 'openai NotFoundError')
-  t.equal((err as InstanceType<typeof OpenAI.NotFoundError>).code, 'model_not_found')
-  await t.rejects(client.embeddings.create({ model: 'gpt-9', input: 'x' }), { status: 404, code: 'model_not_found' }, 'embeddings too')
+  t.ok(err instanceof OpenAI.BadRequestError, 'openai BadRequestError')
+  t.equal((err as InstanceType<typeof OpenAI.BadRequestError>).code, 'model_not_found')
+  await t.rejects(client.embeddings.create({ model: 'gpt-9', input: 'x' }), { status: 400, code: 'model_not_found' }, 'embeddings too')
+  await t.rejects(client.models.retrieve('gpt-9'), { status: 404, code: 'model_not_found' }, 'GET /v1/models/{id} for an unknown id stays a 404, as OpenAI answers')
 })
 
 t.test('unknown route -> 404', async (t) => {

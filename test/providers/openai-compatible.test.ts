@@ -86,8 +86,10 @@ t.test('registry.parseModel', async (t) => {
   t.same(registry.parseModel('gpt-4o'), { provider: 'openai', model: 'gpt-4o' }, 'no prefix -> openai')
   t.same(registry.parseModel('openai/gpt-4o'), { provider: 'openai', model: 'gpt-4o' })
   t.same(registry.parseModel('mock/anything'), { provider: 'mock', model: 'anything' })
-  t.same(registry.parseModel('not-a-provider/model'), { provider: 'openai', model: 'not-a-provider/model' },
-    'an unknown prefix is part of an OpenAI model id')
+  t.same(registry.parseModel('not-a-provider/model'), { provider: 'not-a-provider', model: 'model' },
+    'an unknown prefix stays the provider: its calls get a 400, nothing is sent to OpenAI')
+  t.same(registry.parseModel('not-a-provider/model', null, true), { provider: 'openai', model: 'not-a-provider/model' },
+    'with an explicit api_base the whole name is an OpenAI-compatible model id')
   t.same(registry.parseModel('llama-3', 'groq'), { provider: 'groq', model: 'llama-3' }, 'custom_llm_provider')
   t.same(registry.parseModel('groq/llama-3', 'groq'), { provider: 'groq', model: 'llama-3' }, 'custom_llm_provider strips its own prefix')
   t.same(registry.parseModel('meta/llama', 'deepinfra'), { provider: 'deepinfra', model: 'meta/llama' })
