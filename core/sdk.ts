@@ -5,15 +5,20 @@
  *   const r = await completion({ model: 'groq/llama-3.1-8b-instant', messages, api_key, num_retries: 2 })
  *   for await (const chunk of await completion({ model: 'mock/echo', messages, stream: true })) ...
  *
- * Errors are the exported classes (RateLimitError, AuthenticationError, ...) with `status`.
+ * Errors are the exported classes (RateLimitError, AuthenticationError, ...) with `status`. Nothing else escapes:
+ * a throw while reading the arguments is a BadRequestError, any other unexpected throw an InternalServerError whose
+ * `cause` is the original.
  */
 import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
 import { beginRequest } from './request.js'
-import { asGatewayError, gatewayError, GatewayError } from './errors.js'
-import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage } from './openai/types.js'
+import { gatewayError, GatewayError } from './errors.js'
+import type {
+  ChatChunk, ChatCompletion, ChatRequestParams, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage,
+} from './openai/types.js'
 import type { ModelEntry } from './config/load.js'
+import type { Target } from '../providers/types.js'
 import { chunkForClient, embeddingsAsBase64 } from './openai/shape.js'
 
 /** Per-call options, as LiteLLM's completion() takes them beside the OpenAI params. */
@@ -35,11 +40,18 @@ export interface CallOptions {
   signal?: AbortSignal
 }
 
-export type CompletionParams = ChatRequest & CallOptions
+/**
+ * `messages` and `tools` take the official client's types (ChatCompletionMessageParam[], ChatCompletionTool[]) and
+ * plain literals alike; see ChatRequestParams.
+ */
+export type CompletionParams = ChatRequestParams & CallOptions
 export type EmbeddingParams = EmbeddingRequest & CallOptions
 
 const CALL_KEYS = new Set(['api_key', 'api_base', 'api_version', 'organization', 'custom_llm_provider', 'timeout',
   'stream_timeout', 'num_retries', 'mock_response', 'drop_params', 'extra_headers', 'signal'])
+
+/** The public function per operation, for messages about its arguments. */
+const FUNCTION_NAMES: Record<Operation, string> = { chat: 'completion', completions: 'textCompletion', embeddings: 'embedding' }
 
 let engine: Promise<Gateway> | null = null
 
@@ -62,14 +74,41 @@ function split(params: Record<string, unknown>): { call: CallOptions; request: R
   return { call: call as CallOptions, request }
 }
 
-async function run(op: Operation, params: Record<string, unknown>) {
-  const gw = await getEngine()
-  const { call, request } = split(params)
-  validateRequest(op, request)
+/**
+ * The caller's arguments, checked: anything that goes wrong while reading them (a TypeError from a getter, a
+ * non-object) is the caller's mistake and becomes a 400 BadRequestError, never a raw TypeError.
+ */
+function prepare(op: Operation, params: unknown, gw: Gateway): { call: CallOptions; request: Record<string, unknown>; target: Target } {
+  try {
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+      throw gatewayError('GW_ERR_VALIDATION', `${FUNCTION_NAMES[op]}() takes one object of parameters, got ${params === null ? 'null' : typeof params}.`)
+    }
+    const { call, request } = split(params as Record<string, unknown>)
+    validateRequest(op, request)
+    checkCallOptions(call)
+    // mock_timeout waits the request's `timeout`; here `timeout` is a call option, so the mock gets it as well.
+    if (request.mock_timeout !== undefined && call.timeout !== undefined) request.timeout = call.timeout
+    return { call, request, target: targetFor(request.model as string, call, gw) }
+  } catch (err) {
+    throw asInputError(err, op)
+  }
+}
+
+/** What undici would otherwise reject deep inside the call, as a 502 that blames the upstream. */
+function checkCallOptions(call: CallOptions): void {
+  if (call.signal !== undefined && !(call.signal instanceof AbortSignal)) {
+    throw gatewayError('GW_ERR_VALIDATION', "Invalid 'signal': expected an AbortSignal.", { param: 'signal' })
+  }
+  if (call.api_base !== undefined && (typeof call.api_base !== 'string' || !URL.canParse(call.api_base))) {
+    throw gatewayError('GW_ERR_VALIDATION', `Invalid 'api_base': ${JSON.stringify(call.api_base)} is not a URL.`, { param: 'api_base' })
+  }
+}
+
+function targetFor(model: string, call: CallOptions, gw: Gateway): Target {
   const entry: ModelEntry = {
-    model_name: request.model as string,
+    model_name: model,
     litellm_params: {
-      model: request.model as string,
+      model,
       api_key: call.api_key, api_base: call.api_base, api_version: call.api_version, organization: call.organization,
       custom_llm_provider: call.custom_llm_provider, timeout: call.timeout, stream_timeout: call.stream_timeout,
       max_retries: call.num_retries, mock_response: call.mock_response, drop_params: call.drop_params,
@@ -77,9 +116,8 @@ async function run(op: Operation, params: Record<string, unknown>) {
     },
   }
   const s = gw.config.settings
-  let target
   try {
-    target = buildTarget(entry, gw.container.cradle.providers, {
+    return buildTarget(entry, gw.container.cradle.providers, {
       dropParams: s.drop_params, requestTimeout: s.request_timeout, streamTimeout: s.stream_timeout, env: process.env,
     })
   } catch (err) {
@@ -87,6 +125,27 @@ async function run(op: Operation, params: Record<string, unknown>) {
     if (err instanceof GatewayError) throw gatewayError('GW_ERR_VALIDATION', err.message, { param: 'model', cause: err })
     throw err
   }
+}
+
+function asInputError(err: unknown, op: Operation): GatewayError {
+  if (err instanceof GatewayError) return err
+  const why = err instanceof Error ? err.message : String(err)
+  return gatewayError('GW_ERR_VALIDATION', `Invalid arguments to ${FUNCTION_NAMES[op]}(): ${why}`, { cause: err })
+}
+
+/**
+ * A throw from inside the call that is not already one of ours (a provider's bug, a plugin's) becomes a 500
+ * InternalServerError that keeps the original as `cause`, so callers catch one family and can still see why.
+ */
+function asCallError(err: unknown, target: Target): GatewayError {
+  if (err instanceof GatewayError) return err
+  const why = err instanceof Error ? err.message : String(err)
+  return gatewayError('GW_ERR_INTERNAL', `Unexpected error calling ${target.provider}/${target.model}: ${why}`, { cause: err, provider: target.provider })
+}
+
+async function run(op: Operation, params: unknown) {
+  const gw = await getEngine()
+  const { call, request, target } = prepare(op, params, gw)
   const signal = call.signal ?? new AbortController().signal
   // One lifetime per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
   const { state, end } = beginRequest(gw.container, gw.container.cradle.logger, signal)
@@ -103,16 +162,17 @@ async function run(op: Operation, params: Record<string, unknown>) {
   try {
     result = await gw.attempt({ op, target, request, stream: state.stream, state, number: 0 })
   } catch (err) {
-    finish(asGatewayError(err))
-    throw err
+    const error = asCallError(err, target)
+    finish(error)
+    throw error
   }
   if (result.kind === 'json') {
     state.usage = result.usage
     finish(null)
-    return result
+    return { result, request }
   }
   const chunks = result.chunks
-  return {
+  const stream = {
     kind: 'stream' as const,
     chunks: (async function* () {
       let error: GatewayError | null = null
@@ -122,13 +182,14 @@ async function run(op: Operation, params: Record<string, unknown>) {
           yield c
         }
       } catch (err) {
-        error = asGatewayError(err)
-        throw err
+        error = asCallError(err, target)
+        throw error
       } finally {
         finish(error)
       }
     })(),
   }
+  return { result: stream, request }
 }
 
 async function* withoutUsage<T extends { usage?: Usage | null; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {
@@ -138,27 +199,33 @@ async function* withoutUsage<T extends { usage?: Usage | null; choices?: unknown
   }
 }
 
+function wantsUsage(request: Record<string, unknown>): boolean {
+  return (request.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true
+}
+
 export function completion(params: CompletionParams & { stream: true }): Promise<AsyncIterable<ChatChunk>>
 export function completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>
 export function completion(params: CompletionParams): Promise<ChatCompletion | AsyncIterable<ChatChunk>>
 export async function completion(params: CompletionParams): Promise<ChatCompletion | AsyncIterable<ChatChunk>> {
-  const result = await run('chat', params)
-  if (result.kind === 'stream') {
-    return withoutUsage(result.chunks as AsyncIterable<ChatChunk>, params.stream_options?.include_usage === true)
-  }
+  const { result, request } = await run('chat', params)
+  if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<ChatChunk>, wantsUsage(request))
   return result.body as ChatCompletion
 }
 
 /** Legacy text completion (`/v1/completions`). */
 export async function textCompletion(params: Record<string, unknown> & { model: string; prompt: unknown } & CallOptions): Promise<TextCompletion | AsyncIterable<TextCompletion>> {
-  const result = await run('completions', params)
+  const { result } = await run('completions', params)
   if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<TextCompletion>, false)
   return result.body as TextCompletion
 }
 
+/** Floats unless `encoding_format: 'base64'` was asked for; the result type says which. */
+export function embedding(params: EmbeddingParams & { encoding_format: 'base64' }): Promise<EmbeddingResponse<string>>
+export function embedding(params: EmbeddingParams & { encoding_format?: 'float' }): Promise<EmbeddingResponse<number[]>>
+export function embedding(params: EmbeddingParams): Promise<EmbeddingResponse>
 export async function embedding(params: EmbeddingParams): Promise<EmbeddingResponse> {
-  const result = await run('embeddings', params)
-  const body = result.kind === 'json' ? (result.body as EmbeddingResponse) : null
-  if (!body) throw new TypeError('embedding() got a stream')
-  return params.encoding_format === 'base64' ? embeddingsAsBase64(body) : body
+  const { result, request } = await run('embeddings', params)
+  if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'embedding() got a stream')
+  const body = result.body as EmbeddingResponse
+  return request.encoding_format === 'base64' ? embeddingsAsBase64(body) : body
 }

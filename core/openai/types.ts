@@ -22,9 +22,17 @@ export interface ToolCall {
   function: { name: string; arguments: string }
 }
 
-export interface ChatRequest {
+/** A streamed piece of a tool call: the first carries id, type and name, later ones more `arguments` text. */
+export interface ToolCallDelta {
+  index: number
+  id?: string
+  type?: 'function'
+  function?: { name?: string; arguments?: string }
+}
+
+/** The chat parameters that are plain values: the same in the wire request and in an SDK call. */
+export interface ChatSamplingParams {
   model: string
-  messages: ChatMessage[]
   stream?: boolean | null
   stream_options?: { include_usage?: boolean } | null
   temperature?: number | null
@@ -37,9 +45,63 @@ export interface ChatRequest {
   frequency_penalty?: number | null
   seed?: number | null
   user?: string
-  tools?: Array<{ type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown> } }>
   tool_choice?: unknown
+}
+
+export interface ChatRequest extends ChatSamplingParams {
+  messages: ChatMessage[]
+  tools?: Array<{ type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown> } }>
   response_format?: { type: string; [k: string]: unknown }
+  [extra: string]: unknown
+}
+
+/*
+ * Caller-side shapes, for the SDK's parameters. They must accept both plain object literals written without
+ * `as const` (so `role` is a `string`) and the `openai` package's own types (ChatCompletionMessageParam,
+ * ChatCompletionTool), which are interfaces. An interface is not assignable to an index signature of `unknown`
+ * (TypeScript gives interfaces no implicit index signature) but is to one of `any`; so these open types use `any`
+ * for the unknown remainder, while every declared field is still checked.
+ */
+
+export type ChatRole = ChatMessage['role']
+
+/** One content part: `{ type: 'text', text }`, `{ type: 'image_url', image_url }`, ... */
+export interface ContentPartParam {
+  type: string
+  text?: string
+  [field: string]: any
+}
+
+export interface ToolCallParam {
+  id: string
+  type: 'function' | (string & {})
+  function?: { name: string; arguments: string }
+  [field: string]: any
+}
+
+/** A chat message as a caller writes it; `ChatCompletionMessageParam` fits. */
+export interface ChatMessageParam {
+  /** `(string & {})`: any string is accepted (a literal widened without `as const`), the known roles still complete. */
+  role: ChatRole | (string & {})
+  content?: string | readonly ContentPartParam[] | null
+  name?: string
+  tool_calls?: readonly ToolCallParam[] | null
+  tool_call_id?: string
+  [field: string]: any
+}
+
+/** A tool as a caller declares it; `ChatCompletionTool` fits. */
+export interface ChatToolParam {
+  type: 'function' | (string & {})
+  function?: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null }
+  [field: string]: any
+}
+
+/** The chat request as a caller passes it (the SDK's `completion()`); the gateway reads it as a ChatRequest. */
+export interface ChatRequestParams extends ChatSamplingParams {
+  messages: readonly ChatMessageParam[]
+  tools?: readonly ChatToolParam[] | null
+  response_format?: { type: string; [field: string]: any } | null
   [extra: string]: unknown
 }
 
@@ -96,7 +158,7 @@ export interface ChatChunk {
   model: string
   choices: Array<{
     index: number
-    delta: { role?: 'assistant'; content?: string | null; refusal?: string | null; tool_calls?: Array<Partial<ToolCall> & { index: number }>; [k: string]: unknown }
+    delta: { role?: 'assistant'; content?: string | null; refusal?: string | null; tool_calls?: ToolCallDelta[]; [k: string]: unknown }
     finish_reason: FinishReason | null
     logprobs?: unknown
   }>
@@ -116,9 +178,10 @@ export interface TextCompletion {
   [extra: string]: unknown
 }
 
-export interface EmbeddingResponse {
+/** `E`: `number[]` for floats, `string` for `encoding_format: 'base64'`; the SDK narrows it from the request. */
+export interface EmbeddingResponse<E extends number[] | string = number[] | string> {
   object: 'list'
-  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>
+  data: Array<{ object: 'embedding'; index: number; embedding: E }>
   model: string
   usage: { prompt_tokens: number; total_tokens: number }
 }
