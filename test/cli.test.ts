@@ -251,8 +251,11 @@ model_list:
   await new Promise((r) => setTimeout(r, 300))
   t.equal(cli.child.exitCode, null, 'still running while the stream is open')
   t.match(cli.stderr(), /SIGTERM: draining/)
-  const refused = await fetch(`${url}/health/liveliness`).then(() => 'accepted', () => 'refused')
-  t.equal(refused, 'refused', 'no new connections while draining')
+  const ready = await fetch(`${url}/health/readiness`)
+  t.equal(ready.status, 503, 'readiness reports draining; the listener stays open for probes')
+  const refused = await chat(url, { model: 'slow' })
+  t.equal(refused.status, 503, 'new model calls are refused while draining')
+  t.equal(((await refused.json()) as { error: { code: string } }).error.code, 'shutting_down')
 
   release()
   for (;;) {
