@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import YAML from 'yaml'
+import YAML, { type ScalarTag, type Tags } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { configSchema } from './schema.js'
 import { mapLiteLLM } from '../compat/litellm.js'
@@ -80,8 +80,26 @@ export interface LoadOptions {
   strict?: boolean
 }
 
-/** PyYAML's reading (YAML 1.1: merge keys, yes/no booleans, 20_000; a repeated key keeps the last value). */
-const YAML_OPTIONS = { version: '1.1', uniqueKeys: false, maxAliasCount: -1 } as const
+/**
+ * PyYAML's booleans. YAML 1.1 (and the `yaml` package's 1.1 schema) also reads `y`/`n` as booleans; PyYAML does not,
+ * and LiteLLM configs rely on that: `n: 2` in litellm_params is OpenAI's `n`, not `false: 2`.
+ */
+const PY_BOOL = /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/
+const pyBool: ScalarTag = {
+  identify: (v) => typeof v === 'boolean',
+  default: true,
+  tag: 'tag:yaml.org,2002:bool',
+  test: PY_BOOL,
+  resolve: (s) => /^(?:yes|true|on)$/i.test(s),
+}
+
+/** PyYAML's reading (YAML 1.1: merge keys, yes/no/on/off booleans, 20_000; a repeated key keeps the last value). */
+const YAML_OPTIONS = {
+  version: '1.1',
+  uniqueKeys: false,
+  maxAliasCount: -1,
+  customTags: (tags: Tags) => [pyBool, ...tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool')],
+} as const
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false })
 const validateConfig = ajv.compile(configSchema)

@@ -7,6 +7,11 @@
  *
  * Streams are primed: the first event is read before the attempt returns, so an upstream that fails right away
  * (a 200 followed by an error event) still counts as a failed attempt that retry and fallback can act on.
+ *
+ * A 200 is checked for the one field every OpenAI response of its operation has (`choices`, or `data` for
+ * embeddings; per event for streams): an upstream that answers `{}` is a 502 that retry can act on, not an empty
+ * success. When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body
+ * ends or is destroyed) and a warning says when the cap is reached, since undici queues past it without a word.
  */
 import { request as undiciRequest, type Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
@@ -15,6 +20,7 @@ import type { ProviderRegistry } from '../../providers/registry.js'
 import type { EventDecoder, OperationAdapter, ProviderAdapter, ProviderResult, ResponseMeta, StreamTranslator, Target } from '../../providers/types.js'
 import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
+import type { Logger } from '../logger.js'
 import { SseParser } from '../sse.js'
 import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
 import { chatToChunks, textToChunks } from '../openai/shape.js'
@@ -23,11 +29,20 @@ import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.j
 export interface DispatchDeps {
   dispatcher: Dispatcher
   providers: ProviderRegistry
+  /** Where the connection-cap warning goes. */
+  logger?: Logger
+  /**
+   * The dispatcher's socket cap per origin (`server.upstream_max_connections`, also given to createAgent), if one
+   * is set: calls in flight are then counted per origin and a warning is logged when they reach it. null or unset:
+   * unlimited, nothing is counted.
+   */
+  maxConnections?: number | null
 }
 
 type AnyOp = OperationAdapter<any, any, any>
 
-export function createDispatch({ dispatcher, providers }: DispatchDeps): AttemptHandler {
+export function createDispatch({ dispatcher, providers, logger, maxConnections }: DispatchDeps): AttemptHandler {
+  const gauge = logger && maxConnections != null && maxConnections > 0 ? new ConnectionGauge(maxConnections, logger) : null
   return async function dispatch(attempt: Attempt): Promise<ProviderResult> {
     const { target, state } = attempt
     const request = withDefaults(target.defaults, attempt.request)
@@ -46,7 +61,7 @@ export function createDispatch({ dispatcher, providers }: DispatchDeps): Attempt
       result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
       if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
     } else {
-      result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher)
+      result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge)
     }
     if (!viaChat) return result
     if (result.kind === 'json') return { kind: 'json', body: chatToText(result.body as never), usage: result.usage }
@@ -61,7 +76,7 @@ function withDefaults(defaults: Readonly<Record<string, unknown>>, request: Reco
 
 async function callHttp(
   adapter: ProviderAdapter, opAdapter: AnyOp | undefined, op: Attempt['op'], target: Target, request: Record<string, unknown>,
-  stream: boolean, clientSignal: AbortSignal, meta: ResponseMeta, dispatcher: Dispatcher,
+  stream: boolean, clientSignal: AbortSignal, meta: ResponseMeta, dispatcher: Dispatcher, gauge: ConnectionGauge | null,
 ): Promise<ProviderResult> {
   if (!opAdapter) throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} has no ${op} translator`)
   let body = applyParamMap(request, opAdapter.params, target, opAdapter.policy)
@@ -75,6 +90,7 @@ async function callHttp(
   // between body chunks. Streams use `stream_timeout`. undici enforces both on the socket, so a call costs no
   // timer or AbortController of its own; the client's signal aborts it when the client goes away.
   const timeoutMs = stream ? target.streamTimeoutMs : target.timeoutMs
+  const load = gauge ? gauge.acquire(url) : null
   let res: Dispatcher.ResponseData
   try {
     res = await undiciRequest(url, {
@@ -87,8 +103,11 @@ async function callHttp(
       bodyTimeout: timeoutMs,
     })
   } catch (err) {
+    if (load) load.release()
     throw transportError(err, clientSignal, target)
   }
+  // The socket is busy until the body has been read to its end or destroyed; 'close' follows either.
+  if (load) res.body.on('close', load.release)
 
   if (res.statusCode >= 400) {
     let text = ''
@@ -112,6 +131,7 @@ async function callHttp(
         throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a body that is not a JSON object`, { provider: target.provider })
       }
       const out = opAdapter.response(json, meta)
+      requireList(op, out, target.provider)
       if (stream) {
         const chunks: Array<ChatChunk | TextCompletion> = op === 'chat' ? chatToChunks(out as ChatCompletion) : textToChunks(out as TextCompletion)
         return { kind: 'stream', chunks: fromArray(chunks) }
@@ -125,6 +145,8 @@ async function callHttp(
   }
 
   if (!opAdapter.stream) {
+    // undici's body reports an unread destroy as an 'error' event; unheard, it would be an uncaught exception.
+    res.body.on('error', ignore)
     res.body.destroy()
     throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} cannot stream ${op}`, { param: 'stream' })
   }
@@ -133,7 +155,9 @@ async function callHttp(
   return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target)) }
 }
 
-async function* translateStream<C extends { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string }>(
+type StreamChunk = { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string; choices?: unknown }
+
+async function* translateStream<C extends StreamChunk>(
   body: Readable, parser: EventDecoder, tr: StreamTranslator<C>, signal: AbortSignal, target: Target,
 ): AsyncGenerator<C> {
   let usageSeen = false
@@ -142,7 +166,7 @@ async function* translateStream<C extends { usage?: Usage | null; id?: string; m
     for await (const bytes of body) {
       for (const ev of parser.push(bytes as Buffer)) {
         for (const c of tr.event(ev)) {
-          if (c.usage) usageSeen = true
+          if (checkChunk(c, target.provider)) usageSeen = true
           last = c
           yield c
         }
@@ -150,13 +174,13 @@ async function* translateStream<C extends { usage?: Usage | null; id?: string; m
     }
     for (const ev of parser.end()) {
       for (const c of tr.event(ev)) {
-        if (c.usage) usageSeen = true
+        if (checkChunk(c, target.provider)) usageSeen = true
         yield (last = c)
       }
     }
     const tail = tr.end()
     for (const c of tail.chunks) {
-      if (c.usage) usageSeen = true
+      if (checkChunk(c, target.provider)) usageSeen = true
       yield (last = c)
     }
     if (tail.usage && !usageSeen && last) {
@@ -168,6 +192,29 @@ async function* translateStream<C extends { usage?: Usage | null; id?: string; m
   } finally {
     if (!body.destroyed) body.destroy()
   }
+}
+
+/**
+ * A 200 that lacks the list every response of its operation carries (`{}`, an error-less envelope from a proxy in
+ * between) is no answer: a 502 naming the provider and the field, which retry and fallback treat as any 5xx.
+ */
+function requireList(op: Attempt['op'], out: unknown, provider: string): void {
+  const field = op === 'embeddings' ? 'data' : 'choices'
+  if (Array.isArray((out as Record<string, unknown>)[field])) return
+  throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} returned a ${op} response without a \`${field}\` list`, { provider })
+}
+
+/**
+ * Every stream chunk carries `choices`; the one exception is the final usage-only chunk some hosts send without
+ * it, which becomes the `choices: []` chunk OpenAI sends. Returns whether the chunk carries usage.
+ */
+function checkChunk(c: StreamChunk, provider: string): boolean {
+  if (Array.isArray(c.choices)) return !!c.usage
+  if (c.usage) {
+    c.choices = []
+    return true
+  }
+  throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} sent a stream event without a \`choices\` list`, { provider })
 }
 
 /**
@@ -203,6 +250,53 @@ async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
 
 async function* mapIterable<A, B>(src: AsyncIterable<A>, fn: (a: A) => B): AsyncGenerator<B> {
   for await (const a of src) yield fn(a)
+}
+
+function ignore(): void {}
+
+/** Calls in flight to one origin. Created on the origin's first call; `release` is bound once, not per call. */
+class OriginLoad {
+  inFlight = 0
+  warnedAt = -Infinity
+  readonly release = (): void => {
+    this.inFlight--
+  }
+  constructor(readonly origin: string) {}
+}
+
+/** Warn at most this often per origin while it stays at its connection cap. */
+const CAP_WARN_INTERVAL_MS = 10_000
+
+/**
+ * Per-origin in-flight counts against the dispatcher's socket cap. A call past the cap waits inside undici for a
+ * free socket, which shows up nowhere else (only as latency), hence the warning.
+ */
+class ConnectionGauge {
+  private readonly origins = new Map<string, OriginLoad>()
+  constructor(private readonly cap: number, private readonly logger: Logger) {}
+
+  acquire(url: string): OriginLoad {
+    const origin = originOf(url)
+    let load = this.origins.get(origin)
+    if (!load) this.origins.set(origin, (load = new OriginLoad(origin)))
+    if (++load.inFlight >= this.cap) this.atCap(load)
+    return load
+  }
+
+  private atCap(load: OriginLoad): void {
+    const now = Date.now()
+    if (now - load.warnedAt < CAP_WARN_INTERVAL_MS) return
+    load.warnedAt = now
+    this.logger.warn(`upstream ${load.origin}: ${load.inFlight} calls in flight, at the connection cap of ${this.cap}; ` +
+      'further calls queue until one finishes. Raise server.upstream_max_connections',
+    { origin: load.origin, inFlight: load.inFlight, maxConnections: this.cap })
+  }
+}
+
+/** "https://host:port/v1/chat" -> "https://host:port", without a URL parse per call. */
+function originOf(url: string): string {
+  const end = url.indexOf('/', url.indexOf('//') + 2)
+  return end === -1 ? url : url.slice(0, end)
 }
 
 function parseLenient(text: string): unknown {

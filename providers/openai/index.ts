@@ -7,6 +7,7 @@
  * forwards the usage chunk to the client only when the client asked for it.
  * API reference: https://platform.openai.com/docs/api-reference/chat/create
  */
+import { STATUS_CODES } from 'node:http'
 import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
 import type { ChatChunk, ChatCompletion, EmbeddingResponse, TextCompletion, Usage } from '../../core/openai/types.js'
 import type { Operation, ParamMap, ParamRule, ProviderAdapter, ProviderRequest, SseEvent, StreamTranslator, Target } from '../types.js'
@@ -44,8 +45,13 @@ export function parseRetryAfter(h: string | string[] | undefined): number | unde
   return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
 }
 
-/** Map an OpenAI-shaped error body ({error:{message,type,code,param}}) and status to a GatewayError. */
+/**
+ * Map an OpenAI-shaped error body ({error:{message,type,code,param}}) and status to a GatewayError. A body that is
+ * not JSON (an HTML 503 page, a load balancer's plain-text 502; dispatch hands it over as a string) is never
+ * shown to the client: the message is built from the status instead, and the status mapping still applies.
+ */
 export function openAIError(provider: string, status: number, body: unknown, headers: Record<string, string | string[] | undefined>): GatewayError {
+  if (typeof body === 'string') return statusOnlyError(provider, status, headers, ' (non-JSON body)')
   const e = (body && typeof body === 'object' && 'error' in body ? (body as { error: unknown }).error : body) as
     | { message?: unknown; code?: unknown; param?: unknown; type?: unknown }
     | string
@@ -58,9 +64,10 @@ export function openAIError(provider: string, status: number, body: unknown, hea
     upstreamCode = typeof e.code === 'string' ? e.code : null
     param = typeof e.param === 'string' ? e.param : null
   } else if (typeof e === 'string' && e) {
+    // `{"error": "..."}`: JSON, so the host's own words.
     message = e.length > 500 ? `${e.slice(0, 500)}...` : e
   } else {
-    message = `${provider} returned HTTP ${status}`
+    return statusOnlyError(provider, status, headers, '')
   }
   let code: ErrorCode = codeForUpstreamStatus(status)
   if (upstreamCode === 'context_length_exceeded' || CONTEXT_WINDOW_TEXT.test(message)) {
@@ -77,6 +84,16 @@ export function openAIError(provider: string, status: number, body: unknown, hea
   })
 }
 
+/** "openai returned HTTP 503 Service Unavailable (non-JSON body)", with the status's usual mapping. */
+function statusOnlyError(provider: string, status: number, headers: Record<string, string | string[] | undefined>, note: string): GatewayError {
+  const reason = STATUS_CODES[status]
+  return gatewayError(codeForUpstreamStatus(status), `${provider} returned HTTP ${status}${reason ? ` ${reason}` : ''}${note}`, {
+    provider,
+    upstreamStatus: status,
+    retryAfter: parseRetryAfter(headers['retry-after']),
+  })
+}
+
 class OpenAIStream<C extends { usage?: Usage | null }> implements StreamTranslator<C> {
   private usage: Usage | null = null
   constructor(private readonly provider: string) {}
@@ -86,7 +103,10 @@ class OpenAIStream<C extends { usage?: Usage | null }> implements StreamTranslat
     try {
       chunk = JSON.parse(e.data)
     } catch {
-      throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${this.provider} sent a stream event that is not JSON`)
+      throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${this.provider} sent a stream event that is not JSON`, { provider: this.provider })
+    }
+    if (chunk === null || typeof chunk !== 'object' || Array.isArray(chunk)) {
+      throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${this.provider} sent a stream event that is not a JSON object`, { provider: this.provider })
     }
     if (chunk.error !== undefined) throw openAIError(this.provider, 500, chunk, {})
     if (chunk.usage) this.usage = chunk.usage

@@ -89,6 +89,24 @@ model_list:
   t.same(c.warnings, [])
 })
 
+t.test("PyYAML's booleans only: y/n stay strings (n: 2 is OpenAI's n), on/off are booleans", async (t) => {
+  const c = parseConfig(`
+litellm_settings:
+  drop_params: on
+model_list:
+  - model_name: m
+    litellm_params:
+      model: mock/x
+      n: 2
+      user: y
+`, { env: env0 })
+  const p = c.model_list[0]!.litellm_params
+  t.equal(p.n, 2, 'the key n is the string "n", not false')
+  t.equal(p.user, 'y', 'the value y is a string, not true')
+  t.equal(c.settings.drop_params, true, 'on is true')
+  t.same(c.warnings, [])
+})
+
 t.test("LiteLLM's aliases: base_url, num_retries, tpm/rpm beside litellm_params", async (t) => {
   const c = parseConfig(`
 model_list:

@@ -235,7 +235,7 @@ t.test('an error body from the gateway validates as ErrorResponse', async (t) =>
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
   })
-  t.equal(res.status, 404)
+  t.equal(res.status, 400, "an unknown model: 400, as LiteLLM answers")
   t.ok(res.headers.get('x-request-id'), 'errors carry x-request-id too')
   assertSchema(t, 'ErrorResponse', await res.json())
 })

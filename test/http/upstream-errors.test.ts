@@ -137,7 +137,8 @@ t.test('upstream bodies that are not OpenAI JSON', async (t) => {
   })
   body = await expectErrorBody(t, await rawChat('gpt-4o-mini'), 503)
   t.equal(body.error.type, 'service_unavailable_error')
-  t.match(body.error.message, /503 Service Temporarily Unavailable/, 'an HTML error page still yields a message')
+  t.match(body.error.message, /openai returned HTTP 503 Service Unavailable \(non-JSON body\)/, 'an HTML error page yields a status message')
+  t.notMatch(body.error.message, /<html/i, 'the page itself is not passed on')
 })
 
 t.test('upstream refusing connections -> 502 api_connection_error', async (t) => {
