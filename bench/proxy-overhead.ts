@@ -4,7 +4,7 @@
  * the same fake OpenAI upstream. Reports requests/s and latency percentiles for each and the ratios gateway/bare.
  * Each server runs in its own process; the load generator (undici Pool) runs here. Loopback only; bounded runs.
  *
- *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32] [--log-level info]
+ *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32] [--log-level info] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   if (role === 'upstream') return upstreamServer()
   if (role === 'bare') return bareProxy()
   const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, 'log-level': { type: 'string', default: 'info' } },
+    options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, 'log-level': { type: 'string', default: 'info' }, 'cpu-prof': { type: 'string' } },
   })
   const seconds = Number(values.seconds)
   const connections = Number(values.connections)
@@ -144,7 +144,9 @@ model_list:
     litellm_params: { model: openai/gpt-4o-mini, api_base: ${upstream}/v1, api_key: sk-upstream }
 general_settings: { master_key: sk-bench }
 `)
-    children.push(await startChild([path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(gwPort), '--host', '127.0.0.1'], { }, /listening/))
+    // --cpu-prof DIR writes the gateway's CPU profile there on exit (open it in Chrome DevTools).
+    const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : []
+    children.push(await startChild([...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(gwPort), '--host', '127.0.0.1'], { }, /listening/))
     // Warm both paths (JIT, keep-alive pools) before measuring.
     for (const port of [barePort, gwPort]) {
       await (await request(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-bench' }, body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' })).body.text()

@@ -1,6 +1,9 @@
 /**
- * A small structured logger: one JSON line per event on stderr, written with process.stderr.write (asynchronous
- * for pipes and files on POSIX, so the hot path never blocks on it). `child()` adds bound fields (requestId).
+ * A small structured logger: one JSON line per event on stderr. `child()` adds bound fields (requestId).
+ *
+ * Writes to stderr are synchronous when it is a pipe or a file on Linux (a container's log pipe, `2> file`), so one
+ * write per line would put a syscall on every request (the access line). Lines are batched instead and written
+ * once per event-loop turn (setImmediate), and whatever is pending is flushed synchronously when the process exits.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
@@ -32,8 +35,48 @@ function errorFields(value: unknown): unknown {
   return value
 }
 
+/** Flush now past this many pending characters, so a burst cannot grow the buffer without bound: 1 MiB. */
+const MAX_PENDING = 1024 * 1024
+let pending = ''
+let scheduled = false
+let exitHooked = false
+
+function flushStderr(): void {
+  scheduled = false
+  if (!pending) return
+  const out = pending
+  pending = ''
+  process.stderr.write(out)
+}
+
+/** The default sink: lines batched per event-loop turn (see above). */
+function batchedStderr(line: string): void {
+  pending += line
+  if (pending.length > MAX_PENDING) return flushStderr()
+  if (!scheduled) {
+    scheduled = true
+    setImmediate(flushStderr)
+  }
+  if (!exitHooked) {
+    exitHooked = true
+    process.once('exit', flushStderr)
+  }
+}
+
+/** The ISO time, formatted once per millisecond: under load many lines share one. */
+let lastMs = 0
+let lastIso = ''
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== lastMs) {
+    lastMs = now
+    lastIso = new Date(now).toISOString()
+  }
+  return lastIso
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const write = opts.write ?? ((line: string) => void process.stderr.write(line))
+  const write = opts.write ?? batchedStderr
   const bindings = opts.bindings ?? {}
   const logger: Logger = {
     level: opts.level ?? 'info',
@@ -45,8 +88,14 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   }
   function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (RANK[level] < RANK[logger.level]) return
-    const rec: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...bindings }
-    if (fields) for (const k of Object.keys(fields)) rec[k] = errorFields(fields[k])
+    const rec: Record<string, unknown> = { time: isoNow(), level, msg }
+    for (const k in bindings) rec[k] = bindings[k]
+    if (fields) {
+      for (const k in fields) {
+        const v = fields[k]
+        rec[k] = typeof v === 'object' && v !== null ? errorFields(v) : v
+      }
+    }
     write(JSON.stringify(rec) + '\n')
   }
   return logger

@@ -51,7 +51,8 @@ export const LITELLM_ACTED_ON = {
     'weight', 'order', 'timeout', 'stream_timeout', 'max_retries', 'num_retries', 'input_cost_per_token',
     'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers',
   ]),
-  model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token']),
+  /** `mode` picks the call /health makes (chat, completion, embedding) and shows in /model_group/info. */
+  model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token', 'mode']),
 } as const satisfies Record<string, ReadonlySet<string>>
 
 /**

@@ -14,7 +14,7 @@ import { embeddingsAsBase64 } from '../openai/shape.js'
 import { readJsonBody } from './body.js'
 import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
-import type { Target } from '../../providers/types.js'
+import type { ProviderAdapter, Target } from '../../providers/types.js'
 import type { Logger } from '../logger.js'
 import { costOf, formatCost } from '../cost.js'
 import { infoRoutes, type InfoDeps } from './info.js'
@@ -88,36 +88,26 @@ const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings)$/
 
 export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
   const { models, providers } = cradle
-  // The API base a deployment is called at, for `x-litellm-model-api-base`; computed once per deployment.
-  const bases = new WeakMap<Target, string>()
-  function apiBaseOf(target: Target): string {
-    let base = bases.get(target)
-    if (base === undefined) {
-      base = target.apiBase ?? ''
-      const adapter = providers.get(target.provider)
-      if (!base && adapter && !adapter.invoke) {
-        try {
-          base = adapter.request(op, target, false).url.replace(OP_SUFFIX, '')
-        } catch {
-          base = ''
-        }
-      }
-      bases.set(target, base)
-    }
-    return base
+  // Per deployment, the header values that do not change between calls: computed once, kept with the Target.
+  const cached = new WeakMap<Target, DeploymentHeaders>()
+  function headersOf(target: Target): DeploymentHeaders {
+    let h = cached.get(target)
+    if (!h) cached.set(target, (h = deploymentHeaders(op, target, providers.get(target.provider))))
+    return h
   }
   /** LiteLLM's response headers about the call: which deployment, how many retries, the timeout in force. */
   function callHeaders(ctx: GatewayContext, target: Target): void {
     const state = ctx.state
+    const res = ctx.res
+    if (res.headersSent) return
+    const h = headersOf(target)
     const retries = state.attempts.length > 0 ? state.attempts.length - 1 : 0
-    ctx.set('x-litellm-model-id', target.id)
-    ctx.set('x-litellm-model-group', target.modelName)
-    ctx.set('x-litellm-version', deps.version)
-    ctx.set('x-litellm-attempted-retries', String(retries))
-    ctx.set('x-litellm-max-retries', String(state.maxRetries))
-    ctx.set('x-litellm-timeout', String((state.stream ? target.streamTimeoutMs : target.timeoutMs) / 1000))
-    const base = apiBaseOf(target)
-    if (base) ctx.set('x-litellm-model-api-base', base)
+    res.setHeader('x-litellm-model-id', h.id)
+    res.setHeader('x-litellm-version', deps.version)
+    res.setHeader('x-litellm-attempted-retries', String(retries))
+    res.setHeader('x-litellm-max-retries', String(state.maxRetries))
+    res.setHeader('x-litellm-timeout', state.stream ? h.streamTimeout : h.timeout)
+    if (h.base) res.setHeader('x-litellm-model-api-base', h.base)
   }
   return async function callModel(ctx: GatewayContext) {
     const state = ctx.state
@@ -142,11 +132,53 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     }
     state.usage = result.usage
     state.costUsd = costOf(served, state.usage)
-    ctx.set('x-litellm-response-cost', formatCost(state.costUsd))
-    ctx.set('x-litellm-response-duration-ms', String(Date.now() - state.startedAt))
+    ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
     let body = result.body
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body
+  }
+}
+
+interface DeploymentHeaders {
+  id: string
+  /** The API base without credentials or query (a key in a URL must not leave in a header); '' for in-process. */
+  base: string
+  timeout: string
+  streamTimeout: string
+}
+
+/** Characters a header value may not carry (Node throws on them): such a value is sent percent-encoded. */
+const UNSAFE_HEADER = /[^\t\x20-\x7e]/
+
+function headerSafe(v: string): string {
+  return UNSAFE_HEADER.test(v) ? encodeURIComponent(v) : v
+}
+
+function deploymentHeaders(op: Operation, target: Target, adapter: ProviderAdapter | undefined): DeploymentHeaders {
+  let base = target.apiBase ?? ''
+  if (!base && adapter && !adapter.invoke) {
+    try {
+      base = adapter.request(op, target, false).url.replace(OP_SUFFIX, '')
+    } catch {
+      base = ''
+    }
+  }
+  if (base) {
+    try {
+      const u = new URL(base)
+      u.username = ''
+      u.password = ''
+      u.search = ''
+      base = u.toString().replace(/\/$/, '')
+    } catch {
+      base = ''
+    }
+  }
+  return {
+    id: headerSafe(target.id),
+    base: headerSafe(base),
+    timeout: String(target.timeoutMs / 1000),
+    streamTimeout: String(target.streamTimeoutMs / 1000),
   }
 }
 

@@ -76,6 +76,10 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
  * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
  * every response names the allowed origin.
  */
+/** Response headers a browser client may read: the request id and LiteLLM's call headers. */
+const EXPOSED_HEADERS = 'x-request-id, x-litellm-call-id, x-litellm-model-id, x-litellm-model-api-base, x-litellm-version, ' +
+  'x-litellm-attempted-retries, x-litellm-max-retries, x-litellm-timeout, x-litellm-response-cost, retry-after'
+
 function cors(origins: readonly string[]): GatewayMiddleware {
   const any = origins.includes('*')
   const allowed = new Set(origins)
@@ -84,7 +88,7 @@ function cors(origins: readonly string[]): GatewayMiddleware {
     if (!origin || (!any && !allowed.has(origin))) return next()
     ctx.set('access-control-allow-origin', any ? '*' : origin)
     if (!any) ctx.vary('origin')
-    ctx.set('access-control-expose-headers', 'x-request-id, x-litellm-call-id, x-litellm-model-id, retry-after')
+    ctx.set('access-control-expose-headers', EXPOSED_HEADERS)
     if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
       ctx.set('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
       ctx.set('access-control-allow-headers', ctx.get('access-control-request-headers') || '*')

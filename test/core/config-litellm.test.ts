@@ -141,7 +141,8 @@ model_list:
     model_info: { id: dep-1, mode: chat, base_model: gpt-4o, access_groups: [a], input_cost_per_token: 0.001, output_cost_per_token: 0.002 }
 `, { env: env0 })
   const w = ignoredWarning(c.warnings)
-  for (const k of ['mode', 'base_model', 'access_groups']) t.match(w, `model_list[0].model_info.${k}`)
+  for (const k of ['base_model', 'access_groups']) t.match(w, `model_list[0].model_info.${k}`)
+  t.notMatch(w, 'model_info.mode', 'mode is acted on (/health, /model_group/info)')
   t.notMatch(w, /model_info\.(id|input_cost_per_token|output_cost_per_token)/)
 })
 

@@ -289,3 +289,37 @@ model_list: [{ model_name: m, litellm_params: { model: mock/m } }]
   await new Promise((res) => setTimeout(res, 30))
   t.equal(gw.logs.filter((l) => l.msg === 'request').length, 0)
 })
+
+t.test("model_info.mode picks the call /health makes (an embedding model gets an embeddings call)", async (t) => {
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, `
+model_list:
+  - model_name: emb
+    litellm_params: { model: openai/text-embedding-3-small, api_base: '${up.url}', api_key: sk-x }
+    model_info: { mode: embedding }
+`)
+  const health = (await (await fetch(`${gw.url}/health`)).json()) as { healthy_count: number }
+  t.equal(health.healthy_count, 1)
+  t.equal(up.requestsTo('embeddings').length, 1, 'the embeddings route was called')
+  t.equal(up.requestsTo('chat').length, 0, 'not chat')
+  const groups = (await (await fetch(`${gw.url}/model_group/info`)).json()) as { data: Array<{ mode: string }> }
+  t.equal(groups.data[0]!.mode, 'embedding')
+})
+
+t.test('deployment headers never carry credentials from an api_base and survive non-ASCII names', async (t) => {
+  const up = await startUpstream(t)
+  const { port } = new URL(up.url)
+  const gw = await startGateway(t, `
+model_list:
+  - model_name: "modèle-é"
+    litellm_params: { model: openai/x, api_base: 'http://user:pa55word@127.0.0.1:${port}/v1', api_key: sk-x }
+    model_info: { id: "déploiement-1" }
+`)
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'modèle-é', messages }),
+  })
+  t.equal(res.status, 200, 'a non-ASCII model name does not break the response headers')
+  const base = res.headers.get('x-litellm-model-api-base')!
+  t.equal(base, `http://127.0.0.1:${port}/v1`, 'no user:password')
+  t.equal(res.headers.get('x-litellm-model-id'), encodeURIComponent('déploiement-1'))
+})
