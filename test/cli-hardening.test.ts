@@ -5,38 +5,13 @@
  * they start, is killed by PID in teardown. All traffic is on 127.0.0.1.
  */
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const CLI = path.join(root, 'dist', 'core', 'cli.js')
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with \`npx tsc -p tsconfig.build.json\``)
-
-/** No provider keys and no PORT/HOST from the developer's shell: each test sets what it means to. */
-const baseEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test' }
+import { CLI, freePort, spawnProc, type Exit, type Proc } from './helpers/cli.js'
 
 type LogLine = Record<string, unknown> & { msg: string }
-
-interface Proc {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as net.AddressInfo).port
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
-}
 
 function alive(pid: number): boolean {
   try {
@@ -53,21 +28,6 @@ function reap(t: Test, pid: number): void {
     if (alive(pid)) process.kill(pid, 'SIGKILL')
   })
 }
-
-function spawnProc(t: Test, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(cmd, args, { cwd: root, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL')
-  })
-  return { child, stdout: () => out, stderr: () => err, exited }
-}
-
-type Exit = { code: number | null; signal: NodeJS.Signals | null }
 
 /** The exit, or 'still running' after `ms`: a CLI that wrongly keeps serving fails the test instead of hanging it. */
 function exitWithin(p: Proc, ms = 15_000): Promise<Exit | 'still running'> {

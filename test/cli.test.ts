@@ -4,50 +4,21 @@
  * PID in teardown; all traffic is on 127.0.0.1.
  */
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import http from 'node:http'
-import net from 'node:net'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
 import { assertSchema } from './helpers/openapi.js'
+import { CLI, ROOT, freePort, spawnProc, type Proc } from './helpers/cli.js'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const CLI = path.join(root, 'dist', 'core', 'cli.js')
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with \`npx tsc -p tsconfig.build.json\``)
-
-/** No provider keys and no PORT from the developer's shell: the CLI must work with none. */
-const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test' }
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as net.AddressInfo).port
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
-}
-
-interface Cli {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
+const root = ROOT
+type Cli = Proc
 
 function run(t: Test, args: string[]): Cli {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL')
-  })
-  return { child, stdout: () => out, stderr: () => err, exited }
+  return spawnProc(t, process.execPath, [CLI, ...args])
 }
 
 /** Resolves with the URL from the "listening" log line (JSON lines on stderr). */
@@ -220,7 +191,7 @@ t.test('SIGTERM while a stream is in flight: the stream completes, then the proc
     upstream.closeAllConnections()
     upstream.close(() => r())
   }))
-  const upPort = (upstream.address() as net.AddressInfo).port
+  const upPort = (upstream.address() as AddressInfo).port
 
   const dir = await tempDir(t)
   const file = path.join(dir, 'config.yaml')
