@@ -121,7 +121,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const inFlight: InFlight = { count: 0, draining: false, idle: [], active: new Set() }
   const { registrar, routes } = createRouteList()
   const version = await packageVersion()
-  const coreDeps = { container, dispatch, version, isDraining: () => inFlight.draining, routes: () => routes }
+  const coreDeps = {
+    container, dispatch, version, isDraining: () => inFlight.draining, routes: () => routes, litellmHeaders: config.server.litellm_headers,
+  }
   for (const r of coreRoutes(cradle, attempt, coreDeps)) registrar.add(r)
   for (const { plugin, options } of loaded) plugin.routes?.(registrar, cradle, options)
   const app = createHttpApp({

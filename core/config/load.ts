@@ -48,6 +48,7 @@ export interface Config {
     log_level: 'debug' | 'info' | 'warn' | 'error' | 'silent'
     cors_origins: string[]
     access_log: boolean
+    litellm_headers: boolean
     /** Sockets per upstream origin; null = no cap. */
     upstream_max_connections: number | null
   }

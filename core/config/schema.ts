@@ -68,6 +68,8 @@ export const configSchema = {
         cors_origins: { type: 'array', items: { type: 'string' }, default: ['*'] },
         /** One info line per request (id, route, model, deployment, status, attempts, latency, usage, cost). */
         access_log: { type: 'boolean', default: true },
+        /** LiteLLM's per-call response headers (x-litellm-model-id, -attempted-retries, -timeout, -response-cost, ...). */
+        litellm_headers: { type: 'boolean', default: true },
         /**
          * Most sockets open at once to one upstream origin; null (the default) = no cap, so thousands of long
          * streams to one provider run side by side. When a cap is set and reached, further calls queue and a warning

@@ -82,6 +82,8 @@ function withRequestTimeouts(ctx: GatewayContext, targets: Target[]): Target[] {
 export interface TerminalDeps {
   /** The package version, for `x-litellm-version`. */
   version: string
+  /** Send LiteLLM's per-call response headers (server.litellm_headers). */
+  litellmHeaders: boolean
 }
 
 const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings)$/
@@ -99,7 +101,7 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
   function callHeaders(ctx: GatewayContext, target: Target): void {
     const state = ctx.state
     const res = ctx.res
-    if (res.headersSent) return
+    if (res.headersSent || !deps.litellmHeaders) return
     const h = headersOf(target)
     const retries = state.attempts.length > 0 ? state.attempts.length - 1 : 0
     res.setHeader('x-litellm-model-id', h.id)
@@ -132,7 +134,7 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     }
     state.usage = result.usage
     state.costUsd = costOf(served, state.usage)
-    ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
+    if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
     let body = result.body
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body

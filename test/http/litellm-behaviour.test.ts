@@ -323,3 +323,16 @@ model_list:
   t.equal(base, `http://127.0.0.1:${port}/v1`, 'no user:password')
   t.equal(res.headers.get('x-litellm-model-id'), encodeURIComponent('déploiement-1'))
 })
+
+t.test('server.litellm_headers: false leaves the per-call headers out (x-request-id stays)', async (t) => {
+  const gw = await startGateway(t, `
+server: { litellm_headers: false }
+model_list: [{ model_name: m, litellm_params: { model: mock/m, input_cost_per_token: 0.001 } }]
+`)
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 })
+  const r = await client.chat.completions.create({ model: 'm', messages }).withResponse()
+  for (const h of ['x-litellm-model-id', 'x-litellm-version', 'x-litellm-attempted-retries', 'x-litellm-timeout', 'x-litellm-response-cost']) {
+    t.equal(r.response.headers.get(h), null, `${h} not sent`)
+  }
+  t.ok(r.response.headers.get('x-request-id'))
+})
