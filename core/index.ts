@@ -9,7 +9,7 @@ export type { GatewayState, Principal, Outcome, AttemptRecord, RequestKind } fro
 export type { RouteDef, RouteRegistrar } from './http/routes.js'
 export * from './errors.js'
 export type * from './openai/types.js'
-export { completion, embedding, textCompletion, type CompletionParams, type EmbeddingParams, type CallOptions } from './sdk.js'
+export { completion, embedding, textCompletion, type CompletionParams, type EmbeddingParams, type CallOptions, type HiddenParams } from './sdk.js'
 export type { ProviderAdapter, Target, ParamMap, ParamRule, StreamTranslator, SseEvent, ProviderResult, EventDecoder, ProviderRequest, OperationAdapter } from '../providers/types.js'
 export { SseParser, sseData } from './sse.js'
 export { createOpenAIAdapter, createOpenAICompatible, applyParamMap } from '../providers/index.js'

@@ -13,6 +13,7 @@ import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
 import { beginRequest } from './request.js'
+import { costOf } from './cost.js'
 import { gatewayError, GatewayError } from './errors.js'
 import type {
   ChatChunk, ChatCompletion, ChatRequestParams, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage,
@@ -36,6 +37,9 @@ export interface CallOptions {
   mock_response?: string
   drop_params?: boolean
   extra_headers?: Record<string, string>
+  /** USD per prompt / completion token, as LiteLLM's custom pricing: the result's `_hidden_params.response_cost`. */
+  input_cost_per_token?: number
+  output_cost_per_token?: number
   /** Abort the call (and its stream). */
   signal?: AbortSignal
 }
@@ -48,7 +52,8 @@ export type CompletionParams = ChatRequestParams & CallOptions
 export type EmbeddingParams = EmbeddingRequest & CallOptions
 
 const CALL_KEYS = new Set(['api_key', 'api_base', 'api_version', 'organization', 'custom_llm_provider', 'timeout',
-  'stream_timeout', 'num_retries', 'mock_response', 'drop_params', 'extra_headers', 'signal'])
+  'stream_timeout', 'num_retries', 'mock_response', 'drop_params', 'extra_headers', 'signal', 'input_cost_per_token',
+  'output_cost_per_token'])
 
 /** The public function per operation, for messages about its arguments. */
 const FUNCTION_NAMES: Record<Operation, string> = { chat: 'completion', completions: 'textCompletion', embeddings: 'embedding' }
@@ -112,7 +117,8 @@ function targetFor(model: string, call: CallOptions, gw: Gateway): Target {
       api_key: call.api_key, api_base: call.api_base, api_version: call.api_version, organization: call.organization,
       custom_llm_provider: call.custom_llm_provider, timeout: call.timeout, stream_timeout: call.stream_timeout,
       max_retries: call.num_retries, mock_response: call.mock_response, drop_params: call.drop_params,
-      extra_headers: call.extra_headers,
+      extra_headers: call.extra_headers, input_cost_per_token: call.input_cost_per_token,
+      output_cost_per_token: call.output_cost_per_token,
     },
   }
   const s = gw.config.settings
@@ -156,6 +162,7 @@ async function run(op: Operation, params: unknown) {
   state.targets = [target]
   const finish = (error: GatewayError | null) => {
     state.error = error
+    state.costUsd = costOf(state.target ?? target, state.usage)
     end({ status: error ? error.status : 200, aborted: signal.aborted })
   }
   let result
@@ -169,6 +176,7 @@ async function run(op: Operation, params: unknown) {
   if (result.kind === 'json') {
     state.usage = result.usage
     finish(null)
+    hideParams(result.body, { response_cost: state.costUsd, model_id: (state.target ?? target).id, custom_llm_provider: (state.target ?? target).provider })
     return { result, request }
   }
   const chunks = result.chunks
@@ -190,6 +198,18 @@ async function run(op: Operation, params: unknown) {
     })(),
   }
   return { result: stream, request }
+}
+
+/** What LiteLLM's SDK reports beside a result (`response._hidden_params`), non-enumerable: never serialised. */
+export interface HiddenParams {
+  /** USD, from the deployment's input/output_cost_per_token and the usage; 0 without prices. */
+  response_cost: number
+  model_id: string
+  custom_llm_provider: string
+}
+
+function hideParams(body: object, params: HiddenParams): void {
+  Object.defineProperty(body, '_hidden_params', { value: params, enumerable: false, configurable: true })
 }
 
 async function* withoutUsage<T extends { usage?: Usage | null; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {
@@ -227,5 +247,8 @@ export async function embedding(params: EmbeddingParams): Promise<EmbeddingRespo
   const { result, request } = await run('embeddings', params)
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'embedding() got a stream')
   const body = result.body as EmbeddingResponse
-  return request.encoding_format === 'base64' ? embeddingsAsBase64(body) : body
+  if (request.encoding_format !== 'base64') return body
+  const encoded = embeddingsAsBase64(body)
+  if (encoded !== body) hideParams(encoded, (body as { _hidden_params?: HiddenParams })._hidden_params!)
+  return encoded
 }

@@ -13,7 +13,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   completion, embedding, textCompletion, GatewayError, RateLimitError, AuthenticationError, BadRequestError,
-  ContextWindowExceededError, Timeout, type ChatChunk, type TextCompletion,
+  ContextWindowExceededError, Timeout, type ChatChunk, type TextCompletion, type HiddenParams,
 } from '../core/index.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -94,6 +94,19 @@ t.test('completion on mock/x returns a chat.completion', async (t) => {
   t.ok(r.usage && r.usage.total_tokens > 0, 'usage reported')
   const canned = await completion({ model: 'mock/x', messages, mock_response: 'canned answer' })
   t.equal(canned.choices[0]!.message.content, 'canned answer')
+})
+
+t.test("input/output_cost_per_token price the call: result._hidden_params.response_cost, as LiteLLM's SDK reports it", async (t) => {
+  const r = await completion({ model: 'mock/x', messages, input_cost_per_token: 0.000002, output_cost_per_token: 0.00001 })
+  const hidden = (r as unknown as { _hidden_params: HiddenParams })._hidden_params
+  t.equal(hidden.response_cost, r.usage!.prompt_tokens * 0.000002 + r.usage!.completion_tokens * 0.00001)
+  t.ok(hidden.response_cost > 0)
+  t.equal(hidden.custom_llm_provider, 'mock')
+  t.notOk('_hidden_params' in JSON.parse(JSON.stringify(r)), 'never serialised')
+  const free = await completion({ model: 'mock/x', messages })
+  t.equal((free as unknown as { _hidden_params: HiddenParams })._hidden_params.response_cost, 0, 'no prices: 0')
+  const e = await embedding({ model: 'mock/e', input: 'abc', input_cost_per_token: 0.001, encoding_format: 'base64' })
+  t.ok((e as unknown as { _hidden_params: HiddenParams })._hidden_params.response_cost > 0, 'embeddings too (base64 as well)')
 })
 
 t.test('stream: true returns an AsyncIterable of chunks whose contents join into the reply', async (t) => {
