@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { CLI, freePort, spawnProc, type Exit, type Proc } from './helpers/cli.js'
+import { startUpstream } from './helpers/upstream.js'
 
 type LogLine = Record<string, unknown> & { msg: string }
 
@@ -241,4 +242,47 @@ t.test('`npm start` and a SIGTERM to npm only: the server stops, no node process
   t.not(await exitWithin(npm, 5000), 'still running', 'npm exits')
   t.ok(await waitGone(serverPid), `the node server (pid ${serverPid}) exits too`)
   t.match(npm.stderr(), /SIGTERM: draining in-flight requests/, 'the server got the signal and drained')
+})
+
+t.test('through the CLI, a LiteLLM config that could leak does not: merge keys apply, unknown prefixes and unset master keys refuse', async (t) => {
+  // A second fake stands in for api.openai.com: the global key and base point at it, and it must get nothing.
+  const privateUp = await startUpstream(t)
+  const publicApi = await startUpstream(t)
+  const env = { OPENAI_API_KEY: 'sk-global-must-not-leak', OPENAI_BASE_URL: publicApi.url, OPENAI_API_BASE: publicApi.url }
+  const file = await tempConfig(t, `
+model_list:
+  - model_name: private-a
+    litellm_params: &private
+      model: openai/llama-a
+      api_base: ${privateUp.url}
+      api_key: sk-private
+  - model_name: private-b
+    litellm_params:
+      <<: *private
+      model: openai/llama-b
+  - model_name: copilot
+    litellm_params:
+      model: github_copilot/gpt-4
+general_settings:
+  master_key: sk-admin
+`)
+  const p = cli(t, ['--config', file, '--port', String(await freePort()), '--host', '127.0.0.1'], env)
+  const [line] = await waitLogs(p, isListening)
+  t.match(line, { auth: 'on (master key)' })
+  const c = client(listeningUrl(line!), 'sk-admin')
+  const r = await c.chat.completions.create({ model: 'private-b', messages: [{ role: 'user', content: 'hi' }] })
+  t.ok(r.choices[0]!.message.content)
+  const sent = privateUp.requests[0]!
+  t.equal(sent.body.model, 'llama-b', 'the merged entry keeps its own model')
+  t.equal(sent.headers.authorization, 'Bearer sk-private', 'and takes the key from the anchor')
+  const refused = await c.chat.completions.create({ model: 'copilot', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)
+  t.equal((refused as InstanceType<typeof OpenAI.APIError>).status, 400)
+  t.equal((refused as InstanceType<typeof OpenAI.APIError>).code, 'provider_not_supported')
+  t.equal(publicApi.requests.length, 0, 'the public endpoint got nothing')
+  t.match(p.stderr(), /github_copilot/, 'the boot warning names the unbuilt provider')
+
+  const unset = await tempConfig(t, `${MOCK_MODEL}general_settings:\n  master_key: os.environ/SWITCHYARD_UNSET_MASTER\n`)
+  const q = cli(t, ['--config', unset, '--port', String(await freePort()), '--host', '127.0.0.1'])
+  t.equal(await exitCode(q), 1, 'a master key that resolves to nothing refuses to boot')
+  t.match(q.stderr(), /SWITCHYARD_UNSET_MASTER/)
 })
