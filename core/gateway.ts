@@ -118,7 +118,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const dispatch = recordAttempts(createDispatch({ dispatcher, providers, logger, maxConnections }), logger)
   const attempt = composeAttemptChain(interceptors, dispatch)
 
-  const inFlight: InFlight = { count: 0, draining: false, idle: [], active: new Set() }
+  const inFlight: InFlight = { draining: false, idle: [], active: new Set() }
   const { registrar, routes } = createRouteList()
   const version = await packageVersion()
   const coreDeps = {
@@ -175,7 +175,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         inFlight.draining = true
         for (const s of servers) s.closeIdleConnections()
         for (const { plugin, options } of loaded) await runHook(logger, plugin, 'drain', () => plugin.drain?.(cradle, options))
-        if (inFlight.count > 0) {
+        if (inFlight.active.size > 0) {
           const deadline = config.server.shutdown_timeout * 1000
           let timer: NodeJS.Timeout | undefined
           const expired = await Promise.race([

@@ -18,11 +18,10 @@ import type { RouteDef } from './routes.js'
 import type { Operation } from '../openai/types.js'
 
 export interface InFlight {
-  count: number
   draining: boolean
-  /** Resolvers waiting for count to reach zero. */
+  /** Resolvers waiting for the last active request to end. */
   idle: Array<() => void>
-  /** Requests in progress, so a shutdown deadline can end them properly (an SSE error event, then abort). */
+  /** Requests in progress: drain waits for them, and a shutdown deadline ends them properly (SSE error event, abort). */
   active: Set<ActiveRequest>
 }
 
@@ -72,14 +71,14 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   return app
 }
 
-/**
- * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
- * every response names the allowed origin.
- */
 /** Response headers a browser client may read: the request id and LiteLLM's call headers. */
 const EXPOSED_HEADERS = 'x-request-id, x-litellm-call-id, x-litellm-model-id, x-litellm-model-api-base, x-litellm-version, ' +
   'x-litellm-attempted-retries, x-litellm-max-retries, x-litellm-timeout, x-litellm-response-cost, retry-after'
 
+/**
+ * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
+ * every response names the allowed origin.
+ */
 function cors(origins: readonly string[]): GatewayMiddleware {
   const any = origins.includes('*')
   const allowed = new Set(origins)
@@ -121,16 +120,14 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
     ctx.state = state
     ctx.set('x-request-id', state.requestId)
     ctx.set('x-litellm-call-id', state.requestId)
-    inFlight.count++
     const active: ActiveRequest = { ctx, abort: ac }
     inFlight.active.add(active)
     const res = ctx.res
     res.once('close', () => {
       const aborted = !res.writableFinished
       if (aborted) ac.abort()
-      inFlight.count--
       inFlight.active.delete(active)
-      if (inFlight.count === 0) for (const r of inFlight.idle.splice(0)) r()
+      if (inFlight.active.size === 0) for (const r of inFlight.idle.splice(0)) r()
       request.end({ status: res.statusCode, aborted })
       if (accessLog) logRequest(logger, ctx, aborted)
     })
