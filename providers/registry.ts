@@ -66,7 +66,8 @@ function wantsMock(target: Target, request: Record<string, unknown> | undefined)
   if (target.mockResponse !== undefined) return true
   if (!request) return false
   if (typeof request.mock_response === 'string') return true
-  for (const k of MOCK_REQUEST_KEYS) if (request[k]) return true
+  // `=== true`, as the mock itself reads them: a truthy non-boolean must not divert a real call to a canned reply.
+  for (const k of MOCK_REQUEST_KEYS) if (request[k] === true) return true
   return false
 }
 

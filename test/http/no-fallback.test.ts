@@ -181,6 +181,11 @@ model_list:
     t.ok(e.status === 429 || e.status === 500, `${flag}: the simulated failure (${e.status})`)
   }
   t.equal(up.requests.length, before, 'the upstream was not called')
+  // A flag that is not `true` is not a mock request: the real upstream answers, and the flag is not sent to it.
+  const real = await client.chat.completions.create({ model: 'real', messages, mock_timeout: 1 } as never)
+  t.ok(real.choices[0]!.message.content)
+  t.equal(up.requests.length, before + 1, 'mock_timeout: 1 reaches the real upstream, not a canned reply')
+  t.notOk('mock_timeout' in (up.requests[before]!.body as object), 'and the flag is stripped')
   nothingLeaked(t, 'mock flags')
 })
 
