@@ -12,13 +12,12 @@
  */
 import { parseArgs } from 'node:util'
 import cluster, { type Worker } from 'node:cluster'
-import { existsSync, readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createGateway, type Gateway } from './gateway.js'
 import { GatewayError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
+import { packageRoot, packageVersion } from './package.js'
 
 const USAGE = `Usage: switchyard [--config FILE] [--port N] [--host H] [--num_workers N] [--strict] [--debug]
 
@@ -70,15 +69,6 @@ function usageError(message: string): never {
   process.exit(2)
 }
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'examples', 'default-preset'))) return dir
-    const up = path.dirname(dir)
-    if (up === dir) throw new Error('cannot find the switchyard package root')
-    dir = up
-  }
-}
 
 function parseCli(): Args {
   try {
@@ -310,10 +300,7 @@ async function main(): Promise<void> {
   const args = parseCli()
   const root = packageRoot()
   if (args.help) return void process.stdout.write(USAGE + '\n')
-  if (args.version) {
-    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }
-    return void process.stdout.write(pkg.version + '\n')
-  }
+  if (args.version) return void process.stdout.write((await packageVersion()) + '\n')
   // Workers re-run this file with the same argv and env: they validate the same way and go straight to serve().
   const settings = settingsFrom(args, root)
   if (settings.workers > 1 && cluster.isPrimary) return supervise(settings.workers, createLogger({ level: settings.debug ? 'debug' : 'info' }))

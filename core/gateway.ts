@@ -4,9 +4,7 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readFile } from 'node:fs/promises'
-import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import type { AwilixContainer } from 'awilix'
 import type { Dispatcher } from 'undici'
 import type Koa from 'koa'
@@ -23,6 +21,7 @@ import { createAgent } from './upstream/agent.js'
 import { createDispatch } from './upstream/dispatch.js'
 import { coreRoutes, recordAttempts } from './http/handlers.js'
 import { createHttpApp, onClientError, type InFlight } from './http/server.js'
+import { packageVersion } from './package.js'
 import { createRouteList } from './http/routes.js'
 import { builtinProviders, createProviderRegistry } from '../providers/registry.js'
 import type { ProviderAdapter } from '../providers/types.js'
@@ -212,21 +211,6 @@ function cutActive(inFlight: InFlight, logger: Logger): void {
     if (sse && res.headersSent && !res.writableEnded && !res.destroyed) res.end(sseData(toErrorBody(e)))
     abort.abort()
   }
-}
-
-/** The package version (for `x-litellm-version` and readiness), read once at boot. */
-async function packageVersion(): Promise<string> {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 4; i++) {
-    try {
-      const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
-      if (pkg.name === 'switchyard' && pkg.version) return pkg.version
-    } catch {
-      // not here: look one level up
-    }
-    dir = path.dirname(dir)
-  }
-  return '0.0.0'
 }
 
 async function runHook(logger: Logger, plugin: GatewayPlugin<any>, hook: string, fn: () => unknown): Promise<void> {

@@ -100,6 +100,11 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
   })
 }
 
+/** The same deployment with other timeouts (milliseconds), for one request: a per-request timeout, a health check. */
+export function withTimeouts(target: Target, timeoutMs: number, streamTimeoutMs: number): Target {
+  return Object.freeze({ ...target, timeoutMs, streamTimeoutMs })
+}
+
 function providerWarning(entry: ModelEntry, target: Target, providers: ProviderRegistry): string | undefined {
   if (providers.get(target.provider)) return undefined
   if (providers.isPending(target.provider)) {

@@ -18,6 +18,7 @@ import type { ProviderAdapter, Target } from '../../providers/types.js'
 import type { Logger } from '../logger.js'
 import { costOf, formatCost } from '../cost.js'
 import { infoRoutes, type InfoDeps } from './info.js'
+import { withTimeouts } from '../models.js'
 
 /** Reads and validates the body of a model operation before the request chain runs. */
 export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false): GatewayMiddleware {
@@ -72,11 +73,9 @@ function withRequestTimeouts(ctx: GatewayContext, targets: Target[]): Target[] {
   const timeout = seconds(body.timeout ?? headers['x-litellm-timeout'], 'timeout')
   const streamTimeout = seconds(body.stream_timeout ?? headers['x-litellm-stream-timeout'], 'stream_timeout')
   if (timeout === undefined && streamTimeout === undefined) return targets
-  return targets.map((t) => Object.freeze({
-    ...t,
-    timeoutMs: timeout !== undefined ? timeout * 1000 : t.timeoutMs,
-    streamTimeoutMs: streamTimeout !== undefined ? streamTimeout * 1000 : timeout !== undefined ? timeout * 1000 : t.streamTimeoutMs,
-  }))
+  return targets.map((t) => withTimeouts(t,
+    timeout !== undefined ? timeout * 1000 : t.timeoutMs,
+    streamTimeout !== undefined ? streamTimeout * 1000 : timeout !== undefined ? timeout * 1000 : t.streamTimeoutMs))
 }
 
 export interface TerminalDeps {

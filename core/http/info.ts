@@ -10,6 +10,7 @@ import type { AttemptHandler } from '../pipeline.js'
 import { beginRequest } from '../request.js'
 import type { Operation } from '../openai/types.js'
 import type { Target } from '../../providers/types.js'
+import { withTimeouts } from '../models.js'
 import type { GatewayContext } from './respond.js'
 import type { RouteDef } from './routes.js'
 
@@ -87,7 +88,7 @@ export function infoRoutes(cradle: Cradle, deps: InfoDeps): RouteDef[] {
   async function check(t: Target): Promise<{ ok: boolean; error?: string }> {
     const how = HEALTH_BODIES[modeOf(t, cradle)]
     if (!how) return { ok: false, error: `mode '${String(t.modelInfo.mode)}' has no health check here` }
-    const target = Object.freeze({ ...t, timeoutMs: Math.min(t.timeoutMs, HEALTH_TIMEOUT_MS), streamTimeoutMs: Math.min(t.streamTimeoutMs, HEALTH_TIMEOUT_MS) })
+    const target = withTimeouts(t, Math.min(t.timeoutMs, HEALTH_TIMEOUT_MS), Math.min(t.streamTimeoutMs, HEALTH_TIMEOUT_MS))
     const ac = new AbortController()
     const life = beginRequest(deps.container, logger, ac.signal)
     const state = life.state
