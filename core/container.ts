@@ -11,6 +11,8 @@ import type { Logger } from './logger.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ModelTable } from './models.js'
 import type { GatewayState } from './state.js'
+import type { Store } from './store.js'
+import { createEventBus, type EventBus } from './events.js'
 
 export interface Cradle {
   config: Config
@@ -19,6 +21,15 @@ export interface Cradle {
   dispatcher: Dispatcher
   providers: ProviderRegistry
   models: ModelTable
+  /** Plugins' event bus (invalidations, budget alerts); see core/events.ts. */
+  events: EventBus
+  /** The store a store plugin registered (store-sqlite, store-postgres); null with none. */
+  store: Store | null
+  /**
+   * A Redis client (ioredis) a state plugin registered (state-redis), for counters shared between replicas; null
+   * with none. Typed loosely so the core does not depend on ioredis.
+   */
+  redis: import('ioredis').Redis | null
   /** Per-request scope only: the request's state and a logger bound to its request id. */
   state: GatewayState
   log: Logger
@@ -32,6 +43,9 @@ export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | '
     dispatcher: asValue(values.dispatcher),
     providers: asValue(values.providers),
     models: asValue(values.models),
+    events: asValue(createEventBus((event, err) => values.logger.error(`event listener failed: ${event}`, { err }))),
+    store: asValue(null),
+    redis: asValue(null),
   })
   return container
 }

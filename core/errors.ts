@@ -120,8 +120,18 @@ export const ERRORS = {
   // auth
   GW_ERR_AUTH: { status: 401, type: 'authentication_error', cls: AuthenticationError, openaiCode: 'invalid_api_key' },
   GW_ERR_FORBIDDEN: { status: 403, type: 'permission_error', cls: PermissionDeniedError, openaiCode: 'forbidden' },
+  GW_ERR_KEY_EXPIRED: { status: 401, type: 'authentication_error', cls: AuthenticationError, openaiCode: 'expired_key' },
+  GW_ERR_KEY_BLOCKED: { status: 401, type: 'authentication_error', cls: AuthenticationError, openaiCode: 'blocked_key' },
+  // management API
+  GW_ERR_NOT_FOUND: { status: 404, type: INVALID, cls: NotFoundError, openaiCode: 'not_found' },
+  // A duplicate id or alias: 400, as LiteLLM answers it.
+  GW_ERR_CONFLICT: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'already_exists' },
+  GW_ERR_NO_STORE: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'no_database' },
+  GW_ERR_STORE_UNAVAILABLE: { status: 503, type: 'service_unavailable_error', cls: ServiceUnavailableError, openaiCode: 'database_unavailable' },
   // limits
   GW_ERR_RATE_LIMIT: { status: 429, type: 'rate_limit_error', cls: RateLimitError, openaiCode: 'rate_limit_exceeded' },
+  // Spend reached a budget: 400 with type budget_exceeded, as the LiteLLM proxy answers it.
+  GW_ERR_BUDGET_EXCEEDED: { status: 400, type: 'budget_exceeded', cls: BadRequestError, openaiCode: 'budget_exceeded' },
   // upstream
   GW_ERR_UPSTREAM_BAD_REQUEST: { status: 400, type: INVALID, cls: BadRequestError },
   GW_ERR_UPSTREAM_AUTH: { status: 401, type: 'authentication_error', cls: AuthenticationError },

@@ -13,6 +13,7 @@ import type { GatewayError } from './errors.js'
 import type { Operation, Usage } from './openai/types.js'
 import type { Target } from '../providers/types.js'
 import type { Cradle } from './container.js'
+import type { KeyRecord, TeamRecord, UserRecord, UserRole } from './store.js'
 
 /** Who is calling, set by an auth plugin. */
 export interface Principal {
@@ -25,6 +26,18 @@ export interface Principal {
   /** Model names this principal may call; empty = all. */
   models?: readonly string[] | undefined
   metadata?: Record<string, unknown> | undefined
+  /** A virtual key's hash (the store's id for it); undefined for master, anonymous and static keys. */
+  token?: string | undefined
+  /** The key's user's role: 'proxy_admin' may use the management API as the master key does. */
+  role?: UserRole | undefined
+  /** The end user: the request body's `user` (LiteLLM's "customer"). Set by auth for model calls. */
+  endUserId?: string | undefined
+  /** Route patterns this key may call (LiteLLM allowed_routes); empty = every route its role allows. */
+  allowedRoutes?: readonly string[] | undefined
+  /** The records behind a virtual key, as cached at auth time (limits and budgets for later plugins). */
+  key?: KeyRecord | undefined
+  team?: TeamRecord | null | undefined
+  user?: UserRecord | null | undefined
 }
 
 /** One upstream attempt, as recorded for logging, retries and metrics. */
