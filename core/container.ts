@@ -14,6 +14,13 @@ import type { GatewayState } from './state.js'
 import type { Store } from './store.js'
 import { createEventBus, type EventBus } from './events.js'
 
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number
+}
+
+const SYSTEM_CLOCK: Clock = { now: Date.now }
+
 export interface Cradle {
   config: Config
   logger: Logger
@@ -21,6 +28,10 @@ export interface Cradle {
   dispatcher: Dispatcher
   providers: ProviderRegistry
   models: ModelTable
+  /** The environment the gateway was created with (process.env unless createGateway got another). */
+  env: Record<string, string | undefined>
+  /** Wall clock for budgets, expiries and resets (tests pass a fake one to createGateway). */
+  clock: Clock
   /** Plugins' event bus (invalidations, budget alerts); see core/events.ts. */
   events: EventBus
   /** The store a store plugin registered (store-sqlite, store-postgres); null with none. */
@@ -35,7 +46,7 @@ export interface Cradle {
   log: Logger
 }
 
-export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | 'dispatcher' | 'providers' | 'models'>): AwilixContainer<Cradle> {
+export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | 'dispatcher' | 'providers' | 'models'> & { env?: Cradle['env']; clock?: Clock }): AwilixContainer<Cradle> {
   const container = createContainer<Cradle>({ injectionMode: InjectionMode.PROXY, strict: true })
   container.register({
     config: asValue(values.config),
@@ -43,6 +54,8 @@ export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | '
     dispatcher: asValue(values.dispatcher),
     providers: asValue(values.providers),
     models: asValue(values.models),
+    env: asValue(values.env ?? process.env),
+    clock: asValue(values.clock ?? SYSTEM_CLOCK),
     events: asValue(createEventBus((event, err) => values.logger.error(`event listener failed: ${event}`, { err }))),
     store: asValue(null),
     redis: asValue(null),

@@ -6,6 +6,7 @@
  *   'budget.soft'  { scope, spend, soft_budget }   a soft budget was crossed (an alert, never a block)
  *   'budget.reset' { kind, id }               a budget period rolled over
  *   'models.changed' {}                       a stored model was added, updated or removed
+ *   'spend.set'    { kind, id, spend, resetAt }   an admin set spend / reset a budget period
  *
  * Listeners run synchronously in emit order; a throwing listener is logged by the emitter's owner, not propagated.
  * `remote: true` marks an event that arrived from another replica (relays must not send it back out).
@@ -17,6 +18,8 @@ export interface GatewayEvents {
   'budget.soft': { scope: string; spend: number; soft_budget: number; remote?: boolean }
   'budget.reset': { kind: EntityKind; id: string; remote?: boolean }
   'models.changed': { remote?: boolean }
+  /** An admin set an entity's spend or budget period (key/update spend, a reset): budget counters follow. */
+  'spend.set': { kind: EntityKind; id: string; spend: number; resetAt: string | null; remote?: boolean }
 }
 
 export type EventName = keyof GatewayEvents

@@ -9,7 +9,7 @@ import type { AwilixContainer } from 'awilix'
 import type { Dispatcher } from 'undici'
 import type Koa from 'koa'
 import { buildConfig, loadConfigFile, type Config, type RawConfig } from './config/load.js'
-import { createRootContainer, type Cradle } from './container.js'
+import { createRootContainer, type Clock, type Cradle } from './container.js'
 import { gatewayError, GatewayError, toErrorBody } from './errors.js'
 import { sseData } from './sse.js'
 import { createLogger, type Logger } from './logger.js'
@@ -41,6 +41,8 @@ export interface GatewayOptions {
   env?: Record<string, string | undefined>
   /** Unknown LiteLLM config keys refuse the boot instead of a warning (the CLI's `--strict`). */
   strict?: boolean
+  /** Wall clock for budgets, key expiry and budget resets; tests pass a fake one. Default: Date.now. */
+  clock?: Clock
 }
 
 export interface ListenResult {
@@ -103,7 +105,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const ownsDispatcher = !opts.dispatcher
   const maxConnections = config.server.upstream_max_connections
   const dispatcher = opts.dispatcher ?? createAgent({ connections: maxConnections })
-  const container = createRootContainer({ config, logger, dispatcher, providers, models })
+  const container = createRootContainer({ config, logger, dispatcher, providers, models, env, ...(opts.clock ? { clock: opts.clock } : {}) })
 
   const available = new Map<string, GatewayPlugin<any>>()
   for (const p of bundledPlugins) available.set(p.name, p)

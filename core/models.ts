@@ -26,6 +26,20 @@ export interface ModelTable {
   deployments(): readonly Target[]
   /** Boot-time notes: deployments whose provider has no adapter (yet, or at all). */
   warnings: readonly string[]
+  /**
+   * Add a deployment at runtime (a model stored with /model/new); it serves at once. Its id is `model_info.id`
+   * (required). `os.environ/NAME` values in litellm_params are resolved here, as the config loader does.
+   * Throws 400 GW_ERR_CONFLICT when the id is taken, GW_ERR_VALIDATION when a referenced variable is not set.
+   */
+  add(entry: ModelEntry): Target | null
+  /** Replace a runtime-added deployment (same id). Throws 404 for an unknown id, 400 for a config.yaml one. */
+  update(id: string, entry: ModelEntry): Target | null
+  /** Remove a runtime-added deployment; false when unknown. Throws 400 for a config.yaml deployment. */
+  remove(id: string): boolean
+  /** Whether `id` is a runtime-added (stored) deployment rather than one from config.yaml. */
+  isStored(id: string): boolean
+  /** Ids of the runtime-added deployments. */
+  storedIds(): string[]
 }
 
 interface Wildcard {
@@ -131,6 +145,29 @@ function checkWildcardName(name: string, rest: string, target: Target, entry: Mo
   throw gatewayError('GW_ERR_PROVIDER_UNSUPPORTED', `Model \`${name}\`: ${why}; nothing was sent.`, { param: 'model' })
 }
 
+/** A whole-value environment reference, as config.yaml writes it: `os.environ/NAME`. */
+const ENV_REF = /^os\.environ\/([A-Za-z_][A-Za-z0-9_]*)$/
+
+/**
+ * litellm_params with `os.environ/NAME` values resolved, for deployments added at runtime (config.yaml entries are
+ * resolved by the loader). An unset variable refuses the entry rather than sending the literal string as a key.
+ */
+function resolveEnvRefs(params: ModelEntry['litellm_params'], env: Record<string, string | undefined>): ModelEntry['litellm_params'] {
+  let out: ModelEntry['litellm_params'] | null = null
+  for (const [k, v] of Object.entries(params)) {
+    if (typeof v !== 'string') continue
+    const m = ENV_REF.exec(v)
+    if (!m) continue
+    const value = env[m[1]!]
+    if (!value) {
+      throw gatewayError('GW_ERR_VALIDATION', `litellm_params.${k} references ${m[1]}, which is not set on the gateway.`, { param: `litellm_params.${k}` })
+    }
+    out ??= { ...params }
+    out[k] = value
+  }
+  return out ?? params
+}
+
 export function createModelTable(config: Config, providers: ProviderRegistry, env: Record<string, string | undefined> = process.env): ModelTable {
   const d: TargetDefaults = {
     dropParams: config.settings.drop_params,
@@ -138,9 +175,11 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     streamTimeout: config.settings.stream_timeout,
     env,
   }
+  // Groups and the deployment list are replaced, never mutated, when stored models change: a request that already
+  // resolved a group keeps a consistent array.
   const byName = new Map<string, Target[]>()
-  const wildcards: Wildcard[] = []
-  const all: Target[] = []
+  let wildcards: Wildcard[] = []
+  let all: Target[] = []
   const warnings: string[] = []
   /** Public names whose every deployment is disabled -> why (the loader warned at boot). */
   const disabled = new Map<string, string>()
@@ -161,13 +200,26 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     group.push(target)
     all.push(target)
   }
+  /** Deployment ids from config.yaml: the API may not change or delete these. */
+  const configIds = new Set(all.map((t) => t.id))
+  for (const w of wildcards) {
+    const id = str((w.entry.model_info as Record<string, unknown> | null | undefined)?.id)
+    if (id) configIds.add(id)
+  }
+  /** Runtime-added deployments by id: the concrete target, or the wildcard route for a `prefix/*` name. */
+  const stored = new Map<string, { target: Target | null; wildcard: Wildcard | null }>()
   // Longest prefix first, so `openai/*` wins over `*`.
-  wildcards.sort((a, b) => b.prefix.length - a.prefix.length)
+  const byPrefixLength = (a: Wildcard, b: Wildcard) => b.prefix.length - a.prefix.length
+  wildcards.sort(byPrefixLength)
   const wildcardTargets = new LRUCache<string, Target[]>({ max: 1000 })
   const created = Math.floor(Date.now() / 1000)
-  const listed: ModelObject[] = [...byName.entries()].map(([id, group]) => ({
-    id, object: 'model', created, owned_by: String(group[0]!.modelInfo.owned_by ?? group[0]!.provider),
-  }))
+  let listed: ModelObject[] = []
+  function relist(): void {
+    listed = [...byName.entries()].map(([id, group]) => ({
+      id, object: 'model', created, owned_by: String(group[0]!.modelInfo.owned_by ?? group[0]!.provider),
+    }))
+  }
+  relist()
 
   function fromWildcard(name: string): Target[] | undefined {
     const hit = wildcardTargets.get(name)
@@ -183,6 +235,51 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     const group = [target]
     wildcardTargets.set(name, group)
     return group
+  }
+
+  function insert(id: string, entry: ModelEntry): Target | null {
+    const resolved: ModelEntry = {
+      model_name: entry.model_name,
+      litellm_params: resolveEnvRefs(entry.litellm_params, env),
+      model_info: { ...(entry.model_info ?? {}), id },
+    }
+    if (resolved.model_name.endsWith('*')) {
+      const wildcard: Wildcard = { prefix: resolved.model_name.slice(0, -1), entry: resolved }
+      wildcards = [...wildcards, wildcard].sort(byPrefixLength)
+      wildcardTargets.clear()
+      stored.set(id, { target: null, wildcard })
+      return null
+    }
+    const target = buildTarget(resolved, providers, d)
+    byName.set(resolved.model_name, [...(byName.get(resolved.model_name) ?? []), target])
+    all = [...all, target]
+    stored.set(id, { target, wildcard: null })
+    relist()
+    return target
+  }
+
+  function drop(id: string): void {
+    const s = stored.get(id)!
+    stored.delete(id)
+    if (s.wildcard) {
+      wildcards = wildcards.filter((w) => w !== s.wildcard)
+      wildcardTargets.clear()
+      return
+    }
+    const t = s.target!
+    const group = (byName.get(t.modelName) ?? []).filter((x) => x !== t)
+    if (group.length) byName.set(t.modelName, group)
+    else byName.delete(t.modelName)
+    all = all.filter((x) => x !== t)
+    relist()
+  }
+
+  function refuseConfig(id: string): void {
+    if (configIds.has(id)) {
+      throw gatewayError('GW_ERR_VALIDATION',
+        `Deployment ${id} comes from config.yaml; it cannot be changed or deleted via the API. Edit the config (or store the model via /model/new).`,
+        { param: 'id' })
+    }
   }
 
   return {
@@ -203,5 +300,30 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     list: () => listed,
     deployments: () => all,
     warnings,
+    add(entry) {
+      const id = str((entry.model_info as Record<string, unknown> | null | undefined)?.id)
+      if (!id) throw gatewayError('GW_ERR_VALIDATION', 'A stored deployment needs model_info.id.', { param: 'model_info.id' })
+      if (configIds.has(id) || stored.has(id)) {
+        throw gatewayError('GW_ERR_CONFLICT', `A deployment with id ${id} already exists.`, { param: 'model_info.id' })
+      }
+      return insert(id, entry)
+    },
+    update(id, entry) {
+      refuseConfig(id)
+      const before = stored.get(id)
+      if (!before) throw gatewayError('GW_ERR_NOT_FOUND', `No stored deployment with id ${id}.`, { param: 'id' })
+      // Build the new entry first: a bad one (an unset variable) leaves the old deployment serving.
+      resolveEnvRefs(entry.litellm_params, env)
+      drop(id)
+      return insert(id, entry)
+    },
+    remove(id) {
+      refuseConfig(id)
+      if (!stored.has(id)) return false
+      drop(id)
+      return true
+    },
+    isStored: (id) => stored.has(id),
+    storedIds: () => [...stored.keys()],
   }
 }

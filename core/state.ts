@@ -13,7 +13,7 @@ import type { GatewayError } from './errors.js'
 import type { Operation, Usage } from './openai/types.js'
 import type { Target } from '../providers/types.js'
 import type { Cradle } from './container.js'
-import type { KeyRecord, TeamRecord, UserRecord, UserRole } from './store.js'
+import type { EndUserRecord, KeyRecord, TeamRecord, UserRecord, UserRole } from './store.js'
 
 /** Who is calling, set by an auth plugin. */
 export interface Principal {
@@ -38,6 +38,8 @@ export interface Principal {
   key?: KeyRecord | undefined
   team?: TeamRecord | null | undefined
   user?: UserRecord | null | undefined
+  /** The end user's record (null when the store has none yet: it is created by the first spend). */
+  endUser?: EndUserRecord | null | undefined
 }
 
 /** One upstream attempt, as recorded for logging, retries and metrics. */
@@ -87,6 +89,13 @@ export interface CoreState {
   error: GatewayError | null
   /** Cost of the call in USD, from the deployment's prices and the usage; set once usage is known (streams too). */
   costUsd: number
+  /**
+   * Where costUsd came from: 'deployment' (its own prices), 'table' (the price table), 'unpriced' (a fallback price:
+   * the model is in no table), 'estimated' (a stream cut off before its usage arrived: tokens counted here); '' = none.
+   */
+  costSource: string
+  /** Characters of output a stream delivered (content, tool arguments), to price it if it ends without usage. */
+  outputChars: number
   /** Retries the client asked for (body `num_retries`, header `x-litellm-num-retries`); null = not asked. */
   numRetries: number | null
   /** Retries the attempt chain allowed for this request (set by a retry plugin; 0 without one). */
@@ -130,6 +139,8 @@ export function createState(
     usage: null,
     error: null,
     costUsd: 0,
+    costSource: '',
+    outputChars: 0,
     numRetries: null,
     maxRetries: 0,
     timings: {},

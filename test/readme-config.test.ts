@@ -71,11 +71,17 @@ t.test('refuse to boot: the README table is LITELLM_REFUSE_TO_BOOT', async (t) =
 })
 
 t.test('the sets match the loader: acted-on keys are not warned about, known-ignored ones are, misspelt ones refuse', async (t) => {
-  const general = Object.fromEntries([...LITELLM_ACTED_ON.general_settings].map((k) => [k, k === 'master_key' ? 'sk-1' : k === 'strict_config' ? false : 1]))
+  const generalSamples: Record<string, unknown> = {
+    master_key: 'sk-1', strict_config: false, database_url: 'postgresql://u@127.0.0.1:5432/db', store_model_in_db: true, budget_mode: 'strict',
+  }
+  const general = Object.fromEntries([...LITELLM_ACTED_ON.general_settings].map((k) => [k, generalSamples[k] ?? 1]))
   const c = parseConfig(JSON.stringify({
     general_settings: general,
-    litellm_settings: { drop_params: true, request_timeout: 5, num_retries: 1, set_verbose: false, json_logs: true },
-    router_settings: { routing_strategy: 'simple-shuffle', num_retries: 1, timeout: 5, stream_timeout: 5 },
+    litellm_settings: { drop_params: true, request_timeout: 5, num_retries: 1, set_verbose: false, json_logs: true, max_end_user_budget: 1 },
+    router_settings: {
+      routing_strategy: 'simple-shuffle', num_retries: 1, timeout: 5, stream_timeout: 5, redis_host: '127.0.0.1', redis_port: 6379,
+      redis_password: 'p', redis_url: 'redis://127.0.0.1:6379',
+    },
     environment_variables: {},
     model_list: [{
       model_name: 'm', tpm: 1, rpm: 1,

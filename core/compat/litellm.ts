@@ -24,8 +24,14 @@
 import type { RawConfig } from '../config/load.js'
 import { gatewayError } from '../errors.js'
 
-/** The request chain a config gets when it names none. */
-export const DEFAULT_PIPELINE = ['request-id', 'auth', 'router'] as const
+/**
+ * The request chain a config gets when it names none: a store (embedded SQLite, or PostgreSQL when a database_url
+ * is set), Redis for shared counters when one is configured, then auth, the management API, spend logs (before budgets, so a refused call is logged too), budgets and
+ * the router.
+ */
+export function defaultPipeline(store: 'store-sqlite' | 'store-postgres', redis: boolean): string[] {
+  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'budget', 'router']
+}
 export const DEFAULT_UPSTREAM = ['retry'] as const
 
 /** Switchyard's own top-level keys. */
@@ -41,9 +47,11 @@ export const REQUEST_DEFAULT_KEYS: ReadonlySet<string> = new Set([
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
 export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
-  general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config']),
-  litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs']),
-  router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout']),
+  general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
+    'database_connection_pool_limit', 'store_model_in_db', 'budget_mode']),
+  litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget']),
+  router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
+    'redis_password', 'redis_url']),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -143,7 +151,21 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
     config.model_list = input.model_list.map((entry, i) => mapEntry(entry, i, ctx.unset, ignored, warnings))
   }
 
-  if (input.pipeline === undefined) config.pipeline = [...DEFAULT_PIPELINE]
+  // Stores and budgets. LiteLLM reads the database from general_settings.database_url or $DATABASE_URL.
+  const databaseUrl = general.database_url ?? (env.DATABASE_URL || undefined)
+  set('store-postgres', 'database_url', databaseUrl)
+  set('store-postgres', 'connection_limit', general.database_connection_pool_limit)
+  if (env.SWITCHYARD_DATA_DIR) set('store-sqlite', 'path', `${env.SWITCHYARD_DATA_DIR.replace(/\/$/, '')}/switchyard.db`)
+  set('keys', 'store_model_in_db', general.store_model_in_db)
+  set('budget', 'mode', general.budget_mode)
+  set('budget', 'max_end_user_budget', litellm.max_end_user_budget)
+  set('state-redis', 'url', router.redis_url)
+  set('state-redis', 'host', router.redis_host)
+  set('state-redis', 'port', router.redis_port)
+  set('state-redis', 'password', router.redis_password)
+  const redis = router.redis_url !== undefined || router.redis_host !== undefined
+
+  if (input.pipeline === undefined) config.pipeline = defaultPipeline(databaseUrl ? 'store-postgres' : 'store-sqlite', redis)
   if (input.upstream === undefined) config.upstream = [...DEFAULT_UPSTREAM]
   if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')

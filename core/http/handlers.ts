@@ -19,6 +19,8 @@ import type { Logger } from '../logger.js'
 import { costOf, formatCost } from '../cost.js'
 import { infoRoutes, type InfoDeps } from './info.js'
 import { withTimeouts } from '../models.js'
+import { modelAllowed } from '../access.js'
+import type { Principal } from '../state.js'
 
 /** Reads and validates the body of a model operation before the request chain runs. */
 export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false): GatewayMiddleware {
@@ -227,6 +229,15 @@ export const OPERATION_PATHS: Record<Operation, string[]> = {
   embeddings: ['/v1/embeddings', '/embeddings', '/openai/deployments/:model/embeddings', '/engines/:model/embeddings'],
 }
 
+/** The models a caller may use: its key's allow-list and its team's (core/access.ts). */
+function visibleModels<M extends { id: string }>(p: Principal | null, all: M[]): M[] {
+  if (!p) return all
+  const keyList = p.key ? (p.key.models.includes('all-team-models') ? null : p.key.models) : p.models
+  const teamList = p.team?.models
+  if (!keyList?.length && !teamList?.length) return all
+  return all.filter((m) => modelAllowed(keyList, m.id) && modelAllowed(teamList, m.id))
+}
+
 export interface CoreRouteDeps extends InfoDeps, TerminalDeps {}
 
 export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, deps: CoreRouteDeps): RouteDef[] {
@@ -238,16 +249,14 @@ export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, deps: CoreRo
   routes.push({
     method: 'GET', path: ['/v1/models', '/models'], kind: 'models',
     handler: async function listModels(ctx) {
-      const allowed = ctx.state.principal?.models
-      const data = allowed && allowed.length ? models.list().filter((m) => allowed.includes(m.id)) : models.list()
-      ctx.body = { object: 'list', data }
+      ctx.body = { object: 'list', data: visibleModels(ctx.state.principal, models.list()) }
     },
   })
   routes.push({
     method: 'GET', path: ['/v1/models/*model', '/models/*model'], kind: 'models',
     handler: async function getModel(ctx) {
       const id = (ctx as unknown as { params: { model: string } }).params.model
-      const found = models.list().find((m) => m.id === id)
+      const found = visibleModels(ctx.state.principal, models.list()).find((m) => m.id === id)
       if (!found) throw gatewayError('GW_ERR_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`, { param: 'model' })
       ctx.body = found
     },

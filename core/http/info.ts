@@ -1,7 +1,8 @@
 /**
  * The routes a LiteLLM user and their load balancers call besides the model operations: health (readiness with
  * LiteLLM's fields, and `/health`, which calls every deployment once), `/routes`, `/model/info` and
- * `/model_group/info` (each also under `/v1`). Built from the model table; keys and secrets are never shown.
+ * `/model_group/info` (each also under `/v1`). Built from the model table, so deployments stored with /model/new
+ * show at once (`model_info.db_model: true`); keys and secrets are never shown.
  */
 import type { AwilixContainer } from 'awilix'
 import type { Cradle } from '../container.js'
@@ -55,7 +56,8 @@ function modelInfoOf(t: Target, cradle: Cradle): Record<string, unknown> {
   return {
     ...t.modelInfo,
     id: t.id,
-    db_model: false,
+    // A deployment added with /model/new (stored), as LiteLLM flags it; config.yaml ones are false.
+    db_model: cradle.models.isStored(t.id),
     litellm_provider: t.provider,
     mode: modeOf(t, cradle),
     input_cost_per_token: t.inputCostPerToken ?? t.modelInfo.input_cost_per_token ?? null,

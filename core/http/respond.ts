@@ -37,6 +37,32 @@ interface StreamChunk {
   choices?: unknown[]
 }
 
+interface ChoiceDelta {
+  delta?: { content?: unknown; reasoning_content?: unknown; tool_calls?: Array<{ function?: { arguments?: unknown } }> }
+  text?: unknown
+}
+
+/** Characters of output in one chunk (content, reasoning, tool arguments, legacy text): prices a stream cut short. */
+function outputChars(chunk: StreamChunk): number {
+  const choices = chunk.choices as ChoiceDelta[] | undefined
+  if (!choices) return 0
+  let n = 0
+  for (let i = 0; i < choices.length; i++) {
+    const c = choices[i]!
+    const d = c.delta
+    if (d) {
+      if (typeof d.content === 'string') n += d.content.length
+      if (typeof d.reasoning_content === 'string') n += d.reasoning_content.length
+      const calls = d.tool_calls
+      if (calls) for (let j = 0; j < calls.length; j++) {
+        const a = calls[j]!.function?.arguments
+        if (typeof a === 'string') n += a.length
+      }
+    } else if (typeof c.text === 'string') n += c.text.length
+  }
+  return n
+}
+
 /**
  * Write OpenAI chunks as SSE, then `data: [DONE]`. Usage chunks are recorded in state.usage and forwarded only when
  * the client asked for them (`stream_options.include_usage`). Resolves when the stream is over, however it ended.
@@ -72,6 +98,7 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
         break
       }
       if (step.value.usage) state.usage = step.value.usage
+      else if (state.usage === null) state.outputChars += outputChars(step.value)
       const chunk = chunkForClient(step.value, includeUsage)
       if (chunk === null) continue
       // Ended elsewhere (a shutdown deadline wrote its error event) or gone: stop reading upstream.

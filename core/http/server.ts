@@ -123,13 +123,31 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
     const active: ActiveRequest = { ctx, abort: ac }
     inFlight.active.add(active)
     const res = ctx.res
+    // `done` resolves once the response is closed AND the handler has returned: a stream's handler prices what was
+    // used after the client went away, and budgets/spend logs must see that cost. A handler that does not return
+    // within HANDLER_GRACE_MS of the close (an upstream ignoring the abort) does not hold `done` up forever.
+    let closed: { status: number; aborted: boolean } | null = null
+    let handled = false
+    let ended = false
+    const end = () => {
+      if (ended || !closed || !handled) return
+      ended = true
+      request.end(closed)
+      if (accessLog) logRequest(logger, ctx, closed.aborted)
+    }
     res.once('close', () => {
       const aborted = !res.writableFinished
       if (aborted) ac.abort()
       inFlight.active.delete(active)
       if (inFlight.active.size === 0) for (const r of inFlight.idle.splice(0)) r()
-      request.end({ status: res.statusCode, aborted })
-      if (accessLog) logRequest(logger, ctx, aborted)
+      closed = { status: res.statusCode, aborted }
+      if (!handled) {
+        setTimeout(() => {
+          handled = true
+          end()
+        }, HANDLER_GRACE_MS).unref()
+      }
+      end()
     })
     if (inFlight.draining) ctx.set('connection', 'close')
     try {
@@ -144,9 +162,15 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
       if (e.retryAfter !== undefined) ctx.set('retry-after', String(Math.ceil(e.retryAfter)))
       if (e.headers) ctx.set(e.headers)
       ctx.body = toErrorBody(e)
+    } finally {
+      handled = true
+      end()
     }
   }
 }
+
+/** How long `done` waits for a handler after its response closed, ms. */
+const HANDLER_GRACE_MS = 30_000
 
 /** Probes are frequent and say nothing about traffic: logged at debug only. */
 const PROBES: ReadonlySet<string> = new Set(['/health/liveliness', '/health/liveness', '/health/readiness'])

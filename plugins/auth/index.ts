@@ -2,28 +2,58 @@
  * auth: checks the caller's key and sets `ctx.state.principal`.
  *
  * Keys are read from the headers the official SDKs send: `Authorization: Bearer` (openai), `api-key` (Azure
- * clients), `x-api-key` (anthropic), `x-goog-api-key` (gemini) and LiteLLM's `x-litellm-api-key`. Comparison is on
- * SHA-256 digests in constant time. With no master key and no keys configured the gateway is open (as LiteLLM is
- * without a master_key) and every caller is `anonymous`.
+ * clients), `x-api-key` (anthropic), `x-goog-api-key` (gemini) and LiteLLM's `x-litellm-api-key`.
+ *
+ * Three kinds of key:
+ * - the master key (LiteLLM general_settings.master_key): full access, compared on SHA-256 digests in constant time;
+ * - static keys from the options (every model, no limits);
+ * - virtual keys from the store (`/key/generate`), looked up by their SHA-256 hex (the store never sees the key).
+ *   Expired, blocked (key or team) and unknown keys get 401; a model outside the key's or team's `models` 403;
+ *   a route outside `allowed_routes` 403. The key, its team, its user (for the admin role) and the request's end
+ *   user (the body's `user`) are cached in LRUs and dropped on the event bus's `invalidate` (which a Redis plugin
+ *   relays between replicas); entries also expire after `cache_ttl_ms`, so replicas sharing a database without Redis
+ *   converge within that time.
+ *
+ * With no master key and no keys configured the gateway is open (as LiteLLM is without a master_key): every caller
+ * is `anonymous`, except that a virtual key presented and found in the store is honoured (its budgets and limits
+ * apply).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import { definePlugin } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
+import { modelAllowed, routeAllowed } from '../../core/access.js'
 import type { Principal } from '../../core/state.js'
+import type { EndUserRecord, EntityKind, KeyRecord, RecordOf, Store, TeamRecord, UserRecord } from '../../core/store.js'
+import { StoreUnavailableError } from '../../core/store.js'
+import type { GatewayContext } from '../../core/http/respond.js'
 
 interface Options {
   /** LiteLLM general_settings.master_key: full access. */
   master_key?: string
-  /** Static keys with access to every model (virtual keys with limits come from the keys plugin). */
+  /** Static keys with access to every model (virtual keys with limits come from the store). */
   keys: string[]
+  /** How long a looked-up key, team, user or end user is trusted without an invalidation, ms. */
+  cache_ttl_ms: number
+  /** Entries per cache. */
+  cache_size: number
+  /** How long "no such key" is remembered, ms (short: a key made on another replica must work almost at once). */
+  negative_ttl_ms: number
 }
 
 const HEADERS = ['api-key', 'x-api-key', 'x-goog-api-key', 'x-litellm-api-key']
-const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous' })
-const MASTER: Principal = Object.freeze({ id: 'master', kind: 'master' })
+/** An open gateway (no master key, no keys) lets anyone in, with the rights LiteLLM gives them then: all of them. */
+const OPEN: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous', role: 'proxy_admin' })
+const MASTER: Principal = Object.freeze({ id: 'master', kind: 'master', role: 'proxy_admin' })
+const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
+}
+
+/** The store's id for a virtual key: SHA-256 hex, as LiteLLM's hash_token. */
+export function hashKey(key: string): string {
+  return digest(key).toString('hex')
 }
 
 export function extractKey(headers: Record<string, string | string[] | undefined>): string | undefined {
@@ -41,6 +71,50 @@ export function extractKey(headers: Record<string, string | string[] | undefined
   return undefined
 }
 
+/** "Not in the store", cached briefly (lru-cache cannot hold null). */
+const MISSING = Object.freeze({ missing: true as const })
+type Cached<T> = T | typeof MISSING
+
+/**
+ * One cache per record kind, filled from the store. `get` answers synchronously when the entry is fresh (the hot
+ * path: no promise, no await) and otherwise returns the store lookup's promise; concurrent misses share one lookup.
+ * A lookup that fails while a stale copy exists serves the stale copy (the database is down; the key was valid).
+ */
+function recordCache<K extends EntityKind>(store: Store, kind: K, o: Options) {
+  const cache = new LRUCache<string, Cached<RecordOf[K]>>({
+    max: o.cache_size,
+    ttl: o.cache_ttl_ms,
+    allowStaleOnFetchRejection: true,
+    fetchMethod: async (id) => (await store.get(kind, id)) ?? MISSING,
+  })
+  return {
+    get(id: string): RecordOf[K] | null | Promise<RecordOf[K] | null> {
+      const hit = cache.get(id)
+      if (hit !== undefined) return hit === MISSING ? null : (hit as RecordOf[K])
+      return cache.fetch(id).then((v) => {
+        if (v === MISSING || v === undefined) {
+          if (v === MISSING) cache.set(id, MISSING, { ttl: o.negative_ttl_ms })
+          return null
+        }
+        return v as RecordOf[K]
+      })
+    },
+    delete(id: string): void {
+      cache.delete(id)
+    },
+    clear(): void {
+      cache.clear()
+    },
+  }
+}
+
+function storeDown(err: unknown): never {
+  if (err instanceof StoreUnavailableError) {
+    throw gatewayError('GW_ERR_STORE_UNAVAILABLE', 'Authentication is unavailable: the key database cannot be reached. Retry shortly.')
+  }
+  throw err
+}
+
 export default definePlugin<Options>({
   name: 'auth',
   options: {
@@ -49,33 +123,141 @@ export default definePlugin<Options>({
     properties: {
       master_key: { type: 'string', minLength: 1 },
       keys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+      cache_ttl_ms: { type: 'integer', minimum: 0, default: 10_000 },
+      cache_size: { type: 'integer', minimum: 1, default: 50_000 },
+      negative_ttl_ms: { type: 'integer', minimum: 1, default: 1_000 },
     },
   },
-  middleware(_cradle, options) {
+  middleware(cradle, options) {
     const master = options.master_key ? digest(options.master_key) : null
     const statics = options.keys.map((k) => ({ digest: digest(k), principal: { id: digest(k).toString('hex').slice(0, 16), kind: 'key' } as Principal }))
     const open = !master && statics.length === 0
-    return function auth(ctx, next) {
-      if (open) {
-        ctx.state.principal = ANONYMOUS
-        return next()
-      }
-      const key = extractKey(ctx.req.headers)
-      if (!key) {
-        throw gatewayError('GW_ERR_AUTH', 'Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.')
-      }
+    const { store, clock } = cradle
+    const caches = store
+      ? { key: recordCache(store, 'key', options), team: recordCache(store, 'team', options), user: recordCache(store, 'user', options), end_user: recordCache(store, 'end_user', options) }
+      : null
+    if (caches) {
+      cradle.events.on('invalidate', ({ kind, id }) => {
+        if (kind === 'key' || kind === 'team' || kind === 'user' || kind === 'end_user') caches[kind].delete(id)
+        else if (kind === 'budget') for (const c of Object.values(caches)) c.clear()
+      })
+    }
+    // The clear key -> what it is (master, a static key's principal, or a virtual key's hash), so a busy key is
+    // hashed once, not per call. The clear key only ever lives in this process's memory.
+    const known = new LRUCache<string, Principal | string>({ max: options.cache_size })
+    function classify(key: string): Principal | string {
+      let c = known.get(key)
+      if (c !== undefined) return c
       const d = digest(key)
-      if (master && timingSafeEqual(d, master)) {
-        ctx.state.principal = MASTER
-        return next()
+      if (master && timingSafeEqual(d, master)) c = MASTER
+      else c = statics.find((s) => timingSafeEqual(d, s.digest))?.principal ?? d.toString('hex')
+      known.set(key, c)
+      return c
+    }
+
+    /** A virtual key's principal, or null when the store has no such key. Throws 401/403 for refused keys. */
+    async function virtualKey(ctx: GatewayContext, token: string): Promise<Principal | null> {
+      const c = caches!
+      let key: KeyRecord | null
+      try {
+        const k = c.key.get(token)
+        key = k instanceof Promise ? await k : k
+      } catch (err) {
+        storeDown(err)
       }
-      for (const s of statics) {
-        if (timingSafeEqual(d, s.digest)) {
-          ctx.state.principal = s.principal
-          return next()
+      if (!key) return null
+      if (key.blocked === true) {
+        throw gatewayError('GW_ERR_KEY_BLOCKED', 'Authentication Error - Key is blocked. Update via `/key/unblock` if you\'re admin.')
+      }
+      if (key.expires && Date.parse(key.expires) < clock.now()) {
+        throw gatewayError('GW_ERR_KEY_EXPIRED', `Authentication Error - Expired Key. Key Expiry time ${key.expires} and current time ${new Date(clock.now()).toISOString()}`)
+      }
+      let team: TeamRecord | null = null
+      let user: UserRecord | null = null
+      try {
+        if (key.team_id) {
+          const t = c.team.get(key.team_id)
+          team = t instanceof Promise ? await t : t
+        }
+        if (key.user_id) {
+          const u = c.user.get(key.user_id)
+          user = u instanceof Promise ? await u : u
+        }
+      } catch (err) {
+        storeDown(err)
+      }
+      if (team?.blocked === true) {
+        throw gatewayError('GW_ERR_KEY_BLOCKED', `Authentication Error - Team=${team.team_id} is blocked. Update via \`/team/unblock\` if you're admin.`)
+      }
+      const path = ctx.path
+      if (!routeAllowed(key.allowed_routes, path)) {
+        throw gatewayError('GW_ERR_FORBIDDEN', `Key is not allowed to call ${path}. Allowed routes: ${JSON.stringify(key.allowed_routes)}`)
+      }
+      return {
+        id: `key:${token.slice(0, 16)}`,
+        kind: 'key',
+        token,
+        keyAlias: key.key_alias ?? undefined,
+        teamId: key.team_id ?? undefined,
+        userId: key.user_id ?? undefined,
+        models: key.models?.length ? key.models : team?.models,
+        metadata: key.metadata,
+        role: user?.user_role,
+        allowedRoutes: key.allowed_routes,
+        key,
+        team,
+        user,
+      }
+    }
+
+    /** Model allow-lists and the end user, for model calls. */
+    async function modelCall(ctx: GatewayContext, p: Principal): Promise<Principal> {
+      const state = ctx.state
+      const model = state.model
+      if (p.key && !modelAllowed(p.key.models.includes('all-team-models') ? null : p.key.models, model)) {
+        throw gatewayError('GW_ERR_FORBIDDEN',
+          `key not allowed to access model. This key can only access models=${JSON.stringify(p.key.models)}. Tried to access ${model}`, { param: 'model' })
+      }
+      if (p.team && !modelAllowed(p.team.models, model)) {
+        throw gatewayError('GW_ERR_FORBIDDEN',
+          `team not allowed to access model. This team can only access models=${JSON.stringify(p.team.models)}. Tried to access ${model}`, { param: 'model' })
+      }
+      const endUser = state.body?.user
+      if (typeof endUser !== 'string' || endUser === '') return p
+      let rec: EndUserRecord | null = null
+      if (caches) {
+        try {
+          const e = caches.end_user.get(endUser)
+          rec = e instanceof Promise ? await e : e
+        } catch (err) {
+          storeDown(err)
+        }
+        if (rec?.blocked === true) {
+          throw gatewayError('GW_ERR_FORBIDDEN', `End user ${endUser} is blocked. Update via \`/customer/unblock\` if you're admin.`, { param: 'user' })
         }
       }
-      throw gatewayError('GW_ERR_AUTH', 'Authentication Error, Invalid proxy server token passed. Check the key and try again.')
+      return { ...p, endUserId: endUser, endUser: rec }
+    }
+
+    return async function auth(ctx, next) {
+      const state = ctx.state
+      const key = extractKey(ctx.req.headers)
+      let principal: Principal | null = null
+      if (key !== undefined) {
+        const c = classify(key)
+        if (typeof c !== 'string') principal = c
+        else if (caches) principal = await virtualKey(ctx, c)
+      }
+      if (!principal) {
+        if (!open) {
+          throw gatewayError('GW_ERR_AUTH', key === undefined
+            ? 'Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.'
+            : 'Authentication Error, Invalid proxy server token passed. Check the key and try again.')
+        }
+        principal = OPEN
+      }
+      state.principal = MODEL_KINDS.has(state.kind) ? await modelCall(ctx, principal) : principal
+      return next()
     }
   },
 })

@@ -7,7 +7,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseConfig, buildConfig, loadConfigFile, parseSize, type Config } from '../../core/config/load.js'
-import { DEFAULT_PIPELINE, DEFAULT_UPSTREAM } from '../../core/compat/litellm.js'
+import { defaultPipeline, DEFAULT_UPSTREAM } from '../../core/compat/litellm.js'
 import { ConfigError, GatewayError } from '../../core/errors.js'
 import { startGateway } from '../helpers/gateway.js'
 
@@ -229,7 +229,7 @@ t.test('every unsupported key is listed in ONE warning', async (t) => {
 guardrails: []
 general_settings:
   master_key: sk-1
-  database_url: postgres://x
+  alerting: ["slack"]
 litellm_settings:
   success_callback: ["langfuse"]
 router_settings:
@@ -244,7 +244,7 @@ model_list:
 `, { env: env0 })
   const w = c.warnings.filter((x) => /not supported/.test(x))
   t.equal(w.length, 1, 'one warning line')
-  for (const key of ['guardrails', 'general_settings.database_url', 'litellm_settings.success_callback',
+  for (const key of ['guardrails', 'general_settings.alerting', 'litellm_settings.success_callback',
     'model_list[0].litellm_params.made_up_param', 'model_list[0].tpm_limit',
     'router_settings.routing_strategy=latency-based-routing']) {
     t.match(w[0]!, key, `names ${key}`)
@@ -262,8 +262,14 @@ t.test('master_key with a pipeline that has no auth plugin warns that requests a
 
 t.test('default chains when none is given; an explicit empty list stays empty', async (t) => {
   const c = parseConfig('model_list: []\n', { env: env0 })
-  t.same(c.pipeline.map((e) => e.name), [...DEFAULT_PIPELINE])
-  t.same(c.pipeline.map((e) => e.name), ['request-id', 'auth', 'router'])
+  t.same(c.pipeline.map((e) => e.name), defaultPipeline('store-sqlite', false))
+  t.same(c.pipeline.map((e) => e.name), ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'budget', 'router'])
+  const pg = parseConfig('general_settings: { database_url: "postgresql://u@127.0.0.1:1/db" }\nrouter_settings: { redis_host: 127.0.0.1 }\n', { env: env0 })
+  t.same(pg.pipeline.map((e) => e.name), ['request-id', 'store-postgres', 'state-redis', 'auth', 'keys', 'spend', 'budget', 'router'],
+    'a database_url picks PostgreSQL; redis settings add the shared state')
+  t.equal(entry(pg, 'store-postgres')?.options.database_url, 'postgresql://u@127.0.0.1:1/db')
+  const envPg = parseConfig('model_list: []\n', { env: { ...env0, DATABASE_URL: 'postgresql://x@127.0.0.1:2/y' } })
+  t.equal(entry(envPg, 'store-postgres')?.options.database_url, 'postgresql://x@127.0.0.1:2/y', '$DATABASE_URL as LiteLLM reads it')
   t.same(c.upstream.map((e) => e.name), [...DEFAULT_UPSTREAM])
   t.ok(c.pipeline.every((e) => e.chain === 'pipeline'))
   const empty = parseConfig('pipeline: []\nupstream: []\n', { env: env0 })

@@ -1,0 +1,132 @@
+/**
+ * spend: one spend-log row per model call (success or failure, streamed or not), written to the store in batches
+ * off the hot path. The row is built when the response is over (`state.done`), so a stream is logged with what it
+ * used, also when the client cut it off. The store adds each batch's spend to the key, team, user, end user and
+ * daily totals in the same transaction (one UPDATE per entity per batch, never per call).
+ *
+ * Through a database outage rows are buffered (bounded) and then spooled to a local file; they are written when the
+ * database is back, and on the next start if the process stopped first. A graceful shutdown flushes everything.
+ * Rows carry the key's hash, never the key.
+ */
+import { definePlugin } from '../../core/plugin.js'
+import type { Cradle } from '../../core/container.js'
+import type { GatewayState, Outcome } from '../../core/state.js'
+import type { SpendLogRow } from '../../core/store.js'
+import type { Target } from '../../providers/types.js'
+import { createSpendWriter, type SpendWriter } from './writer.js'
+
+interface Options {
+  /** Rows per store write. */
+  batch_size: number
+  /** Longest a row waits before its batch is written, ms. */
+  flush_interval_ms: number
+  /** Rows held in memory through an outage before they go to the spool file. */
+  max_buffered: number
+  /** Spool file for rows the database could not take; default ./data/spend-spool.<pid>.jsonl. */
+  spool_path?: string
+  /** Longest a graceful shutdown waits for the last rows to be written before spooling them, ms. */
+  shutdown_flush_ms: number
+}
+
+const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const writers = new WeakMap<object, SpendWriter>()
+
+export default definePlugin<Options>({
+  name: 'spend',
+  options: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      batch_size: { type: 'integer', minimum: 1, default: 500 },
+      flush_interval_ms: { type: 'integer', minimum: 1, default: 200 },
+      max_buffered: { type: 'integer', minimum: 1, default: 100_000 },
+      spool_path: { type: 'string', minLength: 1 },
+      shutdown_flush_ms: { type: 'integer', minimum: 0, default: 10_000 },
+    },
+  },
+  middleware(cradle, options) {
+    const { store, logger } = cradle
+    if (!store) {
+      logger.warn("spend: no store plugin (store-sqlite / store-postgres) before it in the pipeline: spend is not logged")
+      return function spend(_ctx, next) {
+        return next()
+      }
+    }
+    const writer = createSpendWriter({
+      store, logger, batchSize: options.batch_size, flushIntervalMs: options.flush_interval_ms, maxBuffered: options.max_buffered,
+      ...(options.spool_path ? { spoolPath: options.spool_path } : {}),
+    })
+    writers.set(cradle, writer)
+    const bases = new WeakMap<Target, string | null>()
+    return function spend(ctx, next) {
+      const state = ctx.state
+      if (MODEL_KINDS.has(state.kind)) void state.done.then((outcome) => writer.push(spendRow(state, outcome, bases)))
+      return next()
+    }
+  },
+  async stop(cradle: Cradle, options) {
+    await writers.get(cradle)?.close(options.shutdown_flush_ms)
+  },
+})
+
+/** The row for one call. Exported for the SDK and tests. */
+export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<Target, string | null> = new WeakMap()): SpendLogRow {
+  const p = state.principal
+  const t = state.target ?? state.targets[0] ?? null
+  const u = state.usage
+  const body = state.body ?? {}
+  const metadata = body.metadata && typeof body.metadata === 'object' && !Array.isArray(body.metadata) ? (body.metadata as Record<string, unknown>) : {}
+  const tags = Array.isArray(metadata.tags) ? metadata.tags.filter((x): x is string => typeof x === 'string')
+    : Array.isArray(body.tags) ? (body.tags as unknown[]).filter((x): x is string => typeof x === 'string') : []
+  const error = outcome.error ?? state.error
+  const failed = error !== null || outcome.status >= 400
+  const prompt = u?.prompt_tokens ?? 0
+  const completion = u?.completion_tokens ?? 0
+  return {
+    request_id: state.requestId,
+    call_type: state.kind,
+    api_key: p?.token ?? '',
+    key_alias: p?.keyAlias ?? null,
+    team_id: p?.teamId ?? null,
+    user: p?.userId ?? null,
+    end_user: p?.endUserId ?? null,
+    model: t?.model ?? '',
+    model_group: state.model,
+    model_id: t?.id ?? null,
+    custom_llm_provider: t?.provider ?? null,
+    api_base: t ? apiBaseOf(t, bases) : null,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: u?.total_tokens ?? prompt + completion,
+    cached_tokens: u?.prompt_tokens_details?.cached_tokens ?? 0,
+    reasoning_tokens: u?.completion_tokens_details?.reasoning_tokens ?? 0,
+    spend: state.costUsd,
+    cost_source: state.costSource || (state.costUsd > 0 ? 'table' : 'none'),
+    startTime: new Date(state.startedAt).toISOString(),
+    endTime: new Date().toISOString(),
+    status: failed ? 'failure' : 'success',
+    request_tags: tags,
+    metadata: outcome.aborted ? { ...metadata, client_aborted: true } : metadata,
+    error: error ? `${error.openaiCode ?? error.code}: ${error.message}` : outcome.aborted ? 'client_closed_request' : null,
+  }
+}
+
+/** The deployment's API base without credentials or query (a key in a URL must never reach a log). */
+function apiBaseOf(t: Target, cache: WeakMap<Target, string | null>): string | null {
+  let v = cache.get(t)
+  if (v !== undefined) return v
+  v = null
+  if (t.apiBase) {
+    try {
+      const u = new URL(t.apiBase)
+      u.username = ''
+      u.password = ''
+      u.search = ''
+      v = u.toString().replace(/\/$/, '')
+    } catch {
+      v = null
+    }
+  }
+  cache.set(t, v)
+  return v
+}

@@ -1,0 +1,109 @@
+/**
+ * A real redis-server for a test: /usr/bin/redis-server on 127.0.0.1, a free port, a temp dir, no persistence (so a
+ * restart loses every key, as a crashed cache node does). Stopped by PID in teardown. Fails, never skips, when the
+ * binary is missing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+
+const REDIS_SERVER = '/usr/bin/redis-server'
+/** How long a start may take before the test fails: 10 s. */
+const START_TIMEOUT_MS = 10_000
+
+export interface TestRedis {
+  url: string
+  port: number
+  stop(): Promise<void>
+  /** Stop and start again on the same port; every key is gone afterwards. */
+  restart(): Promise<void>
+  pid(): number | undefined
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** True once the server answers PING with PONG. */
+function pong(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1')
+    let buf = ''
+    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
+    sock.setTimeout(500, () => done(false))
+    sock.once('error', () => done(false))
+    sock.once('connect', () => sock.write('PING\r\n'))
+    sock.on('data', (d) => {
+      buf += d.toString()
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'))
+    })
+  })
+}
+
+export async function startRedis(t: Test): Promise<TestRedis> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'))
+  let child: ChildProcess | null = null
+  let output = ''
+
+  async function start(): Promise<void> {
+    output = ''
+    const c = spawn(REDIS_SERVER, [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+      '--daemonize', 'no', '--protected-mode', 'no',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = c
+    c.stdout!.on('data', (d) => { output += d })
+    c.stderr!.on('data', (d) => { output += d })
+    const spawned = new Promise<void>((resolve, reject) => {
+      c.once('spawn', resolve)
+      c.once('error', (err) => reject(new Error(`cannot start ${REDIS_SERVER}: ${err.message}`)))
+    })
+    await spawned
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (!(await pong(port))) {
+      if (c.exitCode !== null) throw new Error(`redis-server exited (${c.exitCode}):\n${output}`)
+      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}:\n${output}`)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  async function stopServer(): Promise<void> {
+    const c = child
+    child = null
+    if (!c || c.exitCode !== null || c.pid === undefined) return
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
+    process.kill(c.pid, 'SIGKILL')   // no persistence to flush; a kill is also what an outage looks like
+    await exited
+  }
+
+  await start()
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await stopServer()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  t.teardown(stop)
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    async restart() {
+      await stopServer()
+      await start()
+    },
+    pid: () => child?.pid,
+  }
+}
