@@ -1,10 +1,18 @@
 /**
  * Proxy overhead benchmark: the same load against (a) a bare pass-through proxy (node:http + undici, no parsing)
- * and (b) the Switchyard gateway (built dist/, default chain: request-id, auth, router, retry), both in front of
- * the same fake OpenAI upstream. Reports requests/s and latency percentiles for each and the ratios gateway/bare.
- * Each server runs in its own process; the load generator (undici Pool) runs here. Loopback only; bounded runs.
+ * and (b) the Switchyard gateway (built dist/), both in front of the same fake OpenAI upstream. Reports requests/s
+ * and latency percentiles for each and the ratios gateway/bare. Each server runs in its own process; the load
+ * generator (undici Pool) runs here. Loopback only; bounded runs.
  *
- *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32] [--log-level info] [--cpu-prof DIR]
+ * The gateway is measured with each chain named in --chains (default: all):
+ *   core     request-id, auth (master key), router; retry   (the chain before keys and budgets)
+ *   master   the default chain (store-sqlite, auth, keys, spend, budget, router; retry), called with the master key:
+ *            every call writes a spend row
+ *   virtual  the same chain called with a virtual key from /key/generate with a budget: key lookup (cached),
+ *            budget reservation and settlement, spend row
+ *
+ *   npx tsc -p tsconfig.build.json && node --import tsx bench/proxy-overhead.ts [--seconds 5] [--connections 32]
+ *     [--chains core,master,virtual] [--log-level info] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -90,7 +98,7 @@ async function startChild(args: string[], env: Record<string, string>, readyLine
 
 interface Result { rps: number; p50: number; p99: number; errors: number; count: number }
 
-async function load(url: string, body: string, seconds: number, connections: number): Promise<Result> {
+async function load(url: string, body: string, seconds: number, connections: number, key: string): Promise<Result> {
   const pool = new Pool(url, { connections, pipelining: 1 })
   const lat: number[] = []
   let errors = 0
@@ -99,7 +107,7 @@ async function load(url: string, body: string, seconds: number, connections: num
     while (Date.now() < end) {
       const t0 = performance.now()
       try {
-        const r = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }, body })
+        const r = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body })
         await r.body.text()
         if (r.statusCode !== 200) errors++
       } catch {
@@ -122,49 +130,65 @@ async function main(): Promise<void> {
   if (role === 'upstream') return upstreamServer()
   if (role === 'bare') return bareProxy()
   const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, 'log-level': { type: 'string', default: 'info' }, 'cpu-prof': { type: 'string' } },
+    options: {
+      seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, 'log-level': { type: 'string', default: 'info' },
+      'cpu-prof': { type: 'string' }, chains: { type: 'string', default: 'core,master,virtual' },
+    },
   })
   const seconds = Number(values.seconds)
   const connections = Number(values.connections)
   const script = fileURLToPath(import.meta.url)
   const loader = ['--import', 'tsx']
-  const [upPort, barePort, gwPort] = [await freePort(), await freePort(), await freePort()]
+  const [upPort, barePort] = [await freePort(), await freePort()]
   const children: ChildProcess[] = []
   try {
     children.push(await startChild([...loader, script], { BENCH_ROLE: 'upstream', PORT: String(upPort) }))
     const upstream = `http://127.0.0.1:${upPort}`
     children.push(await startChild([...loader, script], { BENCH_ROLE: 'bare', PORT: String(barePort), UPSTREAM: upstream }))
     const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
-    const cfg = path.join(dir, 'config.yaml')
-    // log_level info (the default) writes one access line per request to stderr, as in production; --log-level warn
-    // measures without it.
-    writeFileSync(cfg, `server: { log_level: ${values['log-level']} }
-model_list:
-  - model_name: gpt-4o-mini
-    litellm_params: { model: openai/gpt-4o-mini, api_base: ${upstream}/v1, api_key: sk-upstream }
-general_settings: { master_key: sk-bench }
-`)
-    // --cpu-prof DIR writes the gateway's CPU profile there on exit (open it in Chrome DevTools).
-    const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : []
-    children.push(await startChild([...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(gwPort), '--host', '127.0.0.1'], { }, /listening/))
-    // Warm both paths (JIT, keep-alive pools) before measuring.
-    for (const port of [barePort, gwPort]) {
-      await (await request(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-bench' }, body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' })).body.text()
-    }
+    const chains = String(values.chains).split(',').map((c) => c.trim()).filter(Boolean)
     const bodies = {
       json: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] }),
       stream: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }),
     }
     const rows: string[] = []
-    for (const [name, body] of Object.entries(bodies)) {
-      await load(`http://127.0.0.1:${barePort}`, body, 1, connections)
-      await load(`http://127.0.0.1:${gwPort}`, body, 1, connections)
-      const bare = await load(`http://127.0.0.1:${barePort}`, body, seconds, connections)
-      const gw = await load(`http://127.0.0.1:${gwPort}`, body, seconds, connections)
-      const f = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  errors ${r.errors}`
-      rows.push(`${name.padEnd(6)} bare     ${f(bare)}`)
-      rows.push(`${name.padEnd(6)} gateway  ${f(gw)}`)
-      rows.push(`${name.padEnd(6)} ratio    throughput ${(gw.rps / bare.rps).toFixed(2)}x  p50 ${(gw.p50 / bare.p50).toFixed(2)}x  p99 ${(gw.p99 / bare.p99).toFixed(2)}x`)
+    const f = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  errors ${r.errors}`
+    for (const chain of chains) {
+      const cfg = path.join(dir, `config-${chain}.yaml`)
+      // log_level info (the default) writes one access line per request to stderr, as in production; --log-level warn
+      // measures without it.
+      writeFileSync(cfg, `server: { log_level: ${values['log-level']} }
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: { model: openai/gpt-4o-mini, api_base: ${upstream}/v1, api_key: sk-upstream, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }
+general_settings: { master_key: sk-bench }
+${chain === 'core' ? 'pipeline: [request-id, auth, router]\n' : ''}`)
+      // --cpu-prof DIR writes the gateway's CPU profile there on exit (open it in Chrome DevTools).
+      const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'], chain)] : []
+      const gwPort = await freePort()
+      const gateway = await startChild([...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(gwPort), '--host', '127.0.0.1'],
+        { SWITCHYARD_DATA_DIR: path.join(dir, chain) }, /listening/)
+      children.push(gateway)
+      let key = 'sk-bench'
+      if (chain === 'virtual') {
+        const r = await request(`http://127.0.0.1:${gwPort}/key/generate`, { method: 'POST', headers: { authorization: 'Bearer sk-bench', 'content-type': 'application/json' }, body: JSON.stringify({ max_budget: 1_000_000, models: ['gpt-4o-mini'] }) })
+        key = ((await r.body.json()) as { key: string }).key
+      }
+      // Warm both paths (JIT, keep-alive pools) before measuring.
+      for (const port of [barePort, gwPort]) {
+        await (await request(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' })).body.text()
+      }
+      for (const [name, body] of Object.entries(bodies)) {
+        await load(`http://127.0.0.1:${barePort}`, body, 1, connections, key)
+        await load(`http://127.0.0.1:${gwPort}`, body, 1, connections, key)
+        const bare = await load(`http://127.0.0.1:${barePort}`, body, seconds, connections, key)
+        const gw = await load(`http://127.0.0.1:${gwPort}`, body, seconds, connections, key)
+        rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} bare     ${f(bare)}`)
+        rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} gateway  ${f(gw)}`)
+        rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} ratio    throughput ${(gw.rps / bare.rps).toFixed(2)}x  p50 ${(gw.p50 / bare.p50).toFixed(2)}x  p99 ${(gw.p99 / bare.p99).toFixed(2)}x`)
+      }
+      process.kill(gateway.pid!, 'SIGTERM')
+      await once(gateway, 'exit')
     }
     console.log(`proxy overhead, ${connections} connections, ${seconds}s per run, node ${process.version}`)
     console.log(rows.join('\n'))

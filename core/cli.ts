@@ -130,10 +130,14 @@ function authState(gateway: Gateway): string {
   const master = typeof auth.options.master_key === 'string' && auth.options.master_key !== ''
   const keys = Array.isArray(auth.options.keys) ? auth.options.keys.length : 0
   const statics = `${keys} static key${keys === 1 ? '' : 's'}`
-  if (master && keys > 0) return `on (master key + ${statics})`
-  if (master) return 'on (master key)'
-  if (keys > 0) return `on (${statics})`
-  return 'OFF: no master_key, every request is accepted'
+  const store = gateway.container.cradle.store
+  const virtual = store ? ` + virtual keys (${store.kind})` : ''
+  if (master && keys > 0) return `on (master key + ${statics}${virtual})`
+  if (master) return `on (master key${virtual})`
+  if (keys > 0) return `on (${statics}${virtual})`
+  return store
+    ? 'OFF: no master_key, every request is accepted (a virtual key presented is still checked and its budgets apply)'
+    : 'OFF: no master_key, every request is accepted'
 }
 
 function urlOf(address: string, port: number): string {

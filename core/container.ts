@@ -13,6 +13,7 @@ import type { ModelTable } from './models.js'
 import type { GatewayState } from './state.js'
 import type { Store } from './store.js'
 import { createEventBus, type EventBus } from './events.js'
+import { createPricing, DEFAULT_FALLBACK, type Pricing } from './pricing/index.js'
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -30,6 +31,8 @@ export interface Cradle {
   models: ModelTable
   /** The environment the gateway was created with (process.env unless createGateway got another). */
   env: Record<string, string | undefined>
+  /** Prices of calls and token estimates for budgets (core/pricing). */
+  pricing: Pricing
   /** Wall clock for budgets, expiries and resets (tests pass a fake one to createGateway). */
   clock: Clock
   /** Plugins' event bus (invalidations, budget alerts); see core/events.ts. */
@@ -56,9 +59,19 @@ export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | '
     models: asValue(values.models),
     env: asValue(values.env ?? process.env),
     clock: asValue(values.clock ?? SYSTEM_CLOCK),
+    pricing: asValue(pricingFor(values.config, values.clock ?? SYSTEM_CLOCK)),
     events: asValue(createEventBus((event, err) => values.logger.error(`event listener failed: ${event}`, { err }))),
     store: asValue(null),
     redis: asValue(null),
   })
   return container
+}
+
+/** The pricing service, with the config's price for unpriced models (else the built-in fallback). */
+function pricingFor(config: Config, clock: Clock): Pricing {
+  const { unpriced_input_cost_per_token: input, unpriced_output_cost_per_token: output } = config.settings
+  const fallback = input != null || output != null
+    ? { inputPerToken: input ?? DEFAULT_FALLBACK.inputPerToken, outputPerToken: output ?? DEFAULT_FALLBACK.outputPerToken }
+    : undefined
+  return createPricing({ ...(fallback ? { fallback } : {}), now: () => clock.now() })
 }

@@ -1,19 +1,22 @@
 /**
- * Cost of one call in USD, from the deployment's own prices (`input_cost_per_token` / `output_cost_per_token` in
- * litellm_params or model_info, as LiteLLM reads them) and the usage the provider reported. A deployment without
- * prices costs 0 here; the price table (keys issue) fills that gap later.
+ * Cost of one call in USD: the deployment's own prices (`input_cost_per_token` / `output_cost_per_token`, as LiteLLM
+ * reads them), else the price table, else a conservative fallback price (see core/pricing). `costOf` keeps the
+ * one-number form the request path records; `defaultPricing().cost()` also says where the price came from.
  */
-import type { Usage } from './openai/types.js'
+import type { Operation, Usage } from './openai/types.js'
 import type { Target } from '../providers/types.js'
+import { createPricing, type Pricing } from './pricing/index.js'
 
-export function costOf(target: Target | null, usage: Usage | null): number {
+let shared: Pricing | null = null
+
+/** The process-wide pricing with default options, created on first use. */
+export function defaultPricing(): Pricing {
+  return (shared ??= createPricing())
+}
+
+export function costOf(target: Target | null, usage: Usage | null, op?: Operation): number {
   if (!target || !usage) return 0
-  const input = target.inputCostPerToken
-  const output = target.outputCostPerToken
-  if (input === undefined && output === undefined) return 0
-  const prompt = usage.prompt_tokens ?? 0
-  const completion = usage.completion_tokens ?? 0
-  return prompt * (input ?? 0) + completion * (output ?? 0)
+  return defaultPricing().cost(target, usage, op).usd
 }
 
 /** A cost as LiteLLM prints it in `x-litellm-response-cost`: a plain decimal, no exponent for tiny values. */

@@ -259,7 +259,7 @@ export interface Store {
   open(): Promise<void>
   get<K extends EntityKind>(kind: K, id: string): Promise<RecordOf[K] | null>
   list<K extends EntityKind>(kind: K, query?: ListQuery): Promise<ListResult<RecordOf[K]>>
-  /** Insert a new record; throws StoreConflictError when the id (or a unique key_alias / team_alias) exists. */
+  /** Insert a new record; throws StoreConflictError when the id (or a key's key_alias) exists. Team aliases may repeat. */
   insert<K extends EntityKind>(kind: K, record: RecordOf[K]): Promise<void>
   /** Shallow-merge `patch` into the record (in one transaction); returns the new record, null when absent. */
   update<K extends EntityKind>(kind: K, id: string, patch: Partial<RecordOf[K]>): Promise<RecordOf[K] | null>
@@ -280,7 +280,11 @@ export interface Store {
    * caller passes which) and budget_reset_at to `nextResetAt`, only when budget_reset_at still equals `expected`
    * (so two replicas roll over once). Returns whether this call did it.
    */
-  resetSpend(kind: 'key' | 'team' | 'user' | 'end_user' | 'budget', id: string, expected: string | null, nextResetAt: string | null): Promise<boolean>
+  resetSpend(
+    kind: 'key' | 'team' | 'user' | 'end_user' | 'budget', id: string, expected: string | null, nextResetAt: string | null,
+    /** Keys: the model_spend entries to zero with it (default: those whose time_period equals budget_duration). */
+    models?: readonly string[],
+  ): Promise<boolean>
   /** Records whose budget_reset_at is at or before `now` (ISO), for the reset sweep. */
   dueForReset(now: string): Promise<Array<{ kind: 'key' | 'team' | 'user' | 'end_user' | 'budget'; id: string; budget_reset_at: string; budget_duration: string }>>
   /** Cheap liveness check (SELECT 1). */

@@ -4,7 +4,15 @@ import requestId from './request-id/index.js'
 import auth from './auth/index.js'
 import router from './router/index.js'
 import retry from './retry/index.js'
+import storeSqlite from './store-sqlite/index.js'
+import storePostgres from './store-postgres/index.js'
+import stateRedis from './state-redis/index.js'
+import keys from './keys/index.js'
+import budget from './budget/index.js'
+import spend from './spend/index.js'
 
-export { requestId, auth, router, retry }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend }
 
-export const bundledPlugins: readonly GatewayPlugin<any>[] = [requestId, auth, router, retry]
+export const bundledPlugins: readonly GatewayPlugin<any>[] = [
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend,
+]

@@ -156,7 +156,8 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   set('store-postgres', 'database_url', databaseUrl)
   set('store-postgres', 'connection_limit', general.database_connection_pool_limit)
   if (env.SWITCHYARD_DATA_DIR) set('store-sqlite', 'path', `${env.SWITCHYARD_DATA_DIR.replace(/\/$/, '')}/switchyard.db`)
-  set('keys', 'store_model_in_db', general.store_model_in_db)
+  // LiteLLM also reads STORE_MODEL_IN_DB from the environment ('True' / 'true').
+  set('keys', 'store_model_in_db', general.store_model_in_db ?? (/^true$/i.test(env.STORE_MODEL_IN_DB ?? '') ? true : undefined))
   set('budget', 'mode', general.budget_mode)
   set('budget', 'max_end_user_budget', litellm.max_end_user_budget)
   set('state-redis', 'url', router.redis_url)

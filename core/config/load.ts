@@ -59,7 +59,10 @@ export interface Config {
   /** In-house plugin modules, name -> absolute path. */
   plugins: Record<string, string>
   model_list: ModelEntry[]
-  settings: { drop_params: boolean; request_timeout: number; stream_timeout: number }
+  settings: {
+    drop_params: boolean; request_timeout: number; stream_timeout: number
+    unpriced_input_cost_per_token: number | null; unpriced_output_cost_per_token: number | null
+  }
   litellm_settings: Record<string, unknown>
   router_settings: Record<string, unknown>
   general_settings: Record<string, unknown>

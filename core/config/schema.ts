@@ -97,6 +97,12 @@ export const configSchema = {
         request_timeout: { type: 'number', exclusiveMinimum: 0, default: 600 },
         /** Default time to the first byte of a stream, seconds. */
         stream_timeout: { type: 'number', exclusiveMinimum: 0, default: 600 },
+        /**
+         * Price of a call to a model no price table knows, USD per token (input, output): it is logged as unpriced
+         * and still counted against budgets. null = the built-in fallback ($2.50 / $10 per 1M tokens).
+         */
+        unpriced_input_cost_per_token: { type: ['number', 'null'], minimum: 0, default: null },
+        unpriced_output_cost_per_token: { type: ['number', 'null'], minimum: 0, default: null },
       },
       default: {},
     },

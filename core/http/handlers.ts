@@ -16,7 +16,9 @@ import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
 import type { ProviderAdapter, Target } from '../../providers/types.js'
 import type { Logger } from '../logger.js'
-import { costOf, formatCost } from '../cost.js'
+import { formatCost } from '../cost.js'
+import type { Pricing } from '../pricing/index.js'
+import { promptTokensEstimate } from '../pricing/budget.js'
 import { infoRoutes, type InfoDeps } from './info.js'
 import { withTimeouts } from '../models.js'
 import { modelAllowed } from '../access.js'
@@ -90,7 +92,7 @@ export interface TerminalDeps {
 const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings)$/
 
 export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
-  const { models, providers } = cradle
+  const { models, providers, pricing } = cradle
   // Per deployment, the header values that do not change between calls: computed once, kept with the Target.
   const cached = new WeakMap<Target, DeploymentHeaders>()
   function headersOf(target: Target): DeploymentHeaders {
@@ -130,16 +132,36 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     if (result.kind === 'stream') {
       const opts = state.body!.stream_options as { include_usage?: boolean } | null | undefined
       await writeSse(ctx, result.chunks, opts?.include_usage === true)
-      state.costUsd = costOf(served, state.usage)
+      priceCall(state, served, op, pricing)
       return
     }
     state.usage = result.usage
-    state.costUsd = costOf(served, state.usage)
+    priceCall(state, served, op, pricing)
     if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
     let body = result.body
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body
   }
+}
+
+/**
+ * The call's cost and where it came from. A stream that ended without usage (the client went away, or the provider
+ * sends none) is priced on what it delivered: the prompt as estimated for budgets, the output as counted characters
+ * (4 to a token), marked 'estimated' so logs say so.
+ */
+function priceCall(state: GatewayContext['state'], target: Target, op: Operation, pricing: Pricing): void {
+  let usage = state.usage
+  let estimated = false
+  if (!usage && state.outputChars > 0) {
+    const prompt = promptTokensEstimate(op, state.body ?? {})
+    const completion = Math.ceil(state.outputChars / 4)
+    usage = state.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+    estimated = true
+  }
+  if (!usage) return
+  const c = pricing.cost(target, usage, op)
+  state.costUsd = c.usd
+  state.costSource = estimated ? 'estimated' : c.source
 }
 
 interface DeploymentHeaders {

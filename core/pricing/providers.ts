@@ -1,9 +1,10 @@
 /**
  * LiteLLM provider names (the `provider/` prefix of a model string, `Target.provider`) -> @pydantic/genai-prices
  * provider ids. A name not listed here is still tried as-is: genai-prices matches a provider id by its `id` or its
- * `provider_match` rule (e.g. 'cerebras', 'moonshot'), so only names that differ need a row.
+ * `provider_match` rule (e.g. 'cerebras', 'moonshot'), so only names that differ need a row. A Map rather than an
+ * object: provider names come from config, and 'constructor' must not find Object's.
  */
-export const GENAI_PROVIDER: Readonly<Record<string, string>> = {
+export const GENAI_PROVIDER: ReadonlyMap<string, string> = new Map(Object.entries({
   openai: 'openai',
   'text-completion-openai': 'openai',
   chatgpt: 'openai',
@@ -40,7 +41,7 @@ export const GENAI_PROVIDER: Readonly<Record<string, string>> = {
   zai: 'zai',
   voyage: 'voyageai',
   github_copilot: 'github-copilot',
-}
+}))
 
 /**
  * Where a model no provider claims is looked for by name, in this order: the model makers first (their list price
@@ -52,3 +53,10 @@ export const SCAN_ORDER: readonly string[] = [
   'openai', 'anthropic', 'google', 'mistral', 'cohere', 'deepseek', 'x-ai', 'moonshotai', 'zai', 'minimax',
   'groq', 'together', 'fireworks', 'cerebras', 'perplexity', 'aws', 'azure', 'novita',
 ]
+
+/** genai-prices provider id -> the LiteLLM provider name that keys its models in LiteLLM's table (first row wins). */
+export const LITELLM_PROVIDER: ReadonlyMap<string, string> = (() => {
+  const m = new Map<string, string>()
+  for (const [litellm, genai] of GENAI_PROVIDER) if (!m.has(genai)) m.set(genai, litellm)
+  return m
+})()

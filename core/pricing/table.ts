@@ -4,14 +4,14 @@
  * with tiers (Gemini above 128k/200k input tokens), time-of-day or dated prices, per-request fees or audio go
  * through genai-prices' own calcPrice, handed a one-model provider so it skips its provider and model search.
  */
-import { calcPrice, type ModelInfo, type ModelPrice, type PriceCalculation, type Provider, type Usage as GenaiUsage } from '@pydantic/genai-prices'
+import { calcPrice, findProvider, type ModelInfo, type ModelPrice, type PriceCalculation, type Provider, type Usage as GenaiUsage } from '@pydantic/genai-prices'
 import { GENAI_PROVIDER, SCAN_ORDER } from './providers.js'
 import type { TokenParts } from './usage.js'
 
-/** genai-prices quotes `_mtok` keys in USD per million tokens. */
-const PER_MTOK = 1e-6
+/** genai-prices quotes `_mtok` keys in USD per million tokens (divided, not multiplied by 1e-6: 2.5 / 1e6 prints as 0.0000025). */
+const TOKENS_PER_MTOK = 1e6
 /** `requests_kcount`: USD per thousand requests. */
-const PER_KREQUEST = 1e-3
+const REQUESTS_PER_KCOUNT = 1e3
 
 /** USD per token. */
 export interface Rates {
@@ -65,13 +65,22 @@ function lookup(name: string, providerId: string | undefined, at: Date): PriceCa
   }
 }
 
-/** The model as a LiteLLM name gives it: under its provider, else by name among the model makers and hosts. */
+/**
+ * The model as a LiteLLM name gives it: under its provider when genai-prices knows the provider, else (mock, vLLM,
+ * any OpenAI-compatible host) by name among the model makers and hosts.
+ *
+ * A known provider without the model is not searched further: a host's price is its own (DeepSeek-R1 costs
+ * $0.55/$2.19 per 1M tokens at DeepSeek, $3/$8 at Fireworks), and a prefix match elsewhere would price a
+ * `deepseek-r1-distill-qwen-1p5b` at DeepSeek-R1's rate. Such a model is unpriced, which says so.
+ */
 export function findTableModel(provider: string, model: string, now: number): TableModel | null {
   const at = new Date(now)
   const name = model.trim()
   if (name === '') return null
-  const direct = lookup(name, GENAI_PROVIDER[provider] ?? provider, at)
+  const providerId = GENAI_PROVIDER.get(provider) ?? provider
+  const direct = lookup(name, providerId, at)
   if (direct) return toTableModel(direct, name)
+  if (findProvider({ providerId })) return null
   const slash = name.lastIndexOf('/')
   const names = slash >= 0 && slash < name.length - 1 ? [name, name.slice(slash + 1)] : [name]
   for (const n of names) {
@@ -114,8 +123,8 @@ function toTableModel(r: PriceCalculation, name: string): TableModel {
 type PriceValue = ModelPrice[string]
 
 function perToken(v: PriceValue): number | null {
-  if (typeof v === 'number') return v * PER_MTOK
-  if (v && typeof v === 'object') return v.base * PER_MTOK
+  if (typeof v === 'number') return v / TOKENS_PER_MTOK
+  if (v && typeof v === 'object') return v.base / TOKENS_PER_MTOK
   return null
 }
 
@@ -133,11 +142,11 @@ function boundOf(prices: ModelInfo['prices']): Bound {
   for (const set of sets) {
     for (const [key, v] of Object.entries(set)) {
       const max = highest(v)
-      if (key === 'requests_kcount') b.perRequest = Math.max(b.perRequest, max * PER_KREQUEST)
+      if (key === 'requests_kcount') b.perRequest = Math.max(b.perRequest, max / REQUESTS_PER_KCOUNT)
       else if (!key.endsWith('_mtok')) continue
-      else if (key.startsWith('output_')) b.output = Math.max(b.output, max * PER_MTOK)
+      else if (key.startsWith('output_')) b.output = Math.max(b.output, max / TOKENS_PER_MTOK)
       // input_*, cache_read_*, cache_write_* (Anthropic's 1h write is 2x input): all bill input tokens.
-      else if (key.startsWith('input_') || key.startsWith('cache_')) b.input = Math.max(b.input, max * PER_MTOK)
+      else if (key.startsWith('input_') || key.startsWith('cache_')) b.input = Math.max(b.input, max / TOKENS_PER_MTOK)
     }
   }
   return b

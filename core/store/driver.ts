@@ -45,6 +45,21 @@ export function parseJson(value: unknown): any {
   return typeof value === 'string' ? JSON.parse(value) : value
 }
 
+/**
+ * Parameters without U+0000. PostgreSQL text cannot hold it (and jsonb refuses its escape, see rows.ts toJson), so a
+ * stray NUL in a request's `user` or metadata would fail its whole spend batch on every retry. Both drivers drop it,
+ * so the two backends store, and look up, the same values. Returns `params` itself when there is none (the norm).
+ */
+export function withoutNul(params: readonly SqlParam[]): readonly SqlParam[] {
+  for (let i = 0; i < params.length; i++) {
+    const v = params[i]
+    if (typeof v === 'string' && v.includes('\0')) {
+      return params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '') : p))
+    }
+  }
+  return params
+}
+
 const placeholders = new Map<string, string>()
 
 /**

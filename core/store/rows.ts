@@ -28,6 +28,16 @@ export function isDateOnly(value: string): boolean {
   return DATE_ONLY.test(value)
 }
 
+function dropNul(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.includes('\0') ? value.replaceAll('\0', '') : value
+}
+
+/** JSON text for a JSON column, without U+0000 in its strings (see driver.ts withoutNul); the check is the fast path. */
+export function toJson(value: unknown): string {
+  const json = JSON.stringify(value)
+  return json.includes('\\u0000') ? JSON.stringify(value, dropNul) : json
+}
+
 function text(value: unknown): string | null {
   return value === null || value === undefined ? null : String(value)
 }
@@ -71,13 +81,15 @@ export function splitRecord(t: EntityTable, record: Record<string, unknown>, now
     if (!Number.isFinite(spend)) throw new TypeError(`${t.kind}: spend must be a number`)
     params.push(spend, text(record.budget_duration), toIso(record.budget_reset_at, 'budget_reset_at'))
   }
-  params.push(toIso(record.created_at ?? now(), 'created_at'), JSON.stringify(data))
+  params.push(toIso(record.created_at ?? now(), 'created_at'), toJson(data))
   return { id, params }
 }
 
 /** A row (columns as `columnsOf(t)` names them; `data` as JSON text or parsed) -> the record. */
 export function toRecord(t: EntityTable, row: Row, modelSpend?: Record<string, number>): any {
-  const rec = { ...parseJson(row.data) }
+  // The parsed JSON is a fresh object per row: filled in place (spreading it first makes V8 rebuild the object
+  // on every added field, ~6x slower on a get).
+  const rec = parseJson(row.data)
   rec[t.id] = row[t.id]
   for (const c of t.columns) rec[c] = row[c] ?? null
   if (t.budgeted) {

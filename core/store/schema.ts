@@ -8,6 +8,9 @@
  *
  * Every step is idempotent (IF NOT EXISTS), so a runner that died half-way is simply re-run. Several processes
  * starting at once serialise on a cross-process lock (driver.exclusive) and the loser finds nothing left to do.
+ * Later migrations stay additive: new tables, `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` with a default, indexes on
+ * spend tables CONCURRENTLY. (SQLite has no ADD COLUMN IF NOT EXISTS, but there the whole run is one transaction with
+ * its version row, so a step never runs twice; give it a dialect-specific step.)
  */
 import { FILTER_FIELDS, ID_FIELD, type EntityKind } from '../store.js'
 import type { SqlDriver, SqlExecutor } from './driver.js'
@@ -104,12 +107,12 @@ const MIGRATIONS: readonly Migration[] = [
         index('sy_spend_logs_end_user_idx', 'sy_spend_logs (end_user, start_time)'),
         index('sy_spend_logs_start_time_idx', 'sy_spend_logs (start_time)'),
         {
-          sql: `CREATE TABLE IF NOT EXISTS sy_daily_spend (day TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, ` +
+          sql: `CREATE TABLE IF NOT EXISTS sy_daily_spend (date TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, ` +
             `model_group TEXT NOT NULL, spend ${ty.real} NOT NULL, prompt_tokens ${ty.int} NOT NULL, ` +
             `completion_tokens ${ty.int} NOT NULL, requests ${ty.int} NOT NULL, failed_requests ${ty.int} NOT NULL, ` +
-            'PRIMARY KEY (day, entity, entity_id, model_group))',
+            'PRIMARY KEY (date, entity, entity_id, model_group))',
         },
-        index('sy_daily_spend_entity_idx', 'sy_daily_spend (entity, entity_id, day)'),
+        index('sy_daily_spend_entity_idx', 'sy_daily_spend (entity, entity_id, date)'),
       ]
     },
   },

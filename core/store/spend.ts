@@ -11,7 +11,7 @@
 import type { DailySpendQuery, DailySpendRow, SpendLogQuery, SpendLogRow, Store } from '../store.js'
 import { ENTITY_TABLES } from './schema.js'
 import { parseJson, type Row, type SqlDriver, type SqlExecutor, type SqlParam } from './driver.js'
-import { columnsOf, isDateOnly, splitRecord, toIso } from './rows.js'
+import { columnsOf, isDateOnly, splitRecord, toIso, toJson } from './rows.js'
 
 const LOG_COLUMNS = [
   'request_id', 'call_type', 'api_key', 'key_alias', 'team_id', 'user_id', 'end_user', 'model', 'model_group',
@@ -27,9 +27,9 @@ const MAX_LOG_LIMIT = 10_000
 const DAY_MS = 86_400_000
 
 const LOG_SELECT = `SELECT ${LOG_COLUMNS.join(', ')} FROM sy_spend_logs`
-const DAILY_COLUMNS = 'day, entity, entity_id, model_group, spend, prompt_tokens, completion_tokens, requests, failed_requests'
+const DAILY_COLUMNS = 'date, entity, entity_id, model_group, spend, prompt_tokens, completion_tokens, requests, failed_requests'
 const DAILY_UPSERT = `INSERT INTO sy_daily_spend (${DAILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
-  'ON CONFLICT (day, entity, entity_id, model_group) DO UPDATE SET spend = sy_daily_spend.spend + excluded.spend, ' +
+  'ON CONFLICT (date, entity, entity_id, model_group) DO UPDATE SET spend = sy_daily_spend.spend + excluded.spend, ' +
   'prompt_tokens = sy_daily_spend.prompt_tokens + excluded.prompt_tokens, ' +
   'completion_tokens = sy_daily_spend.completion_tokens + excluded.completion_tokens, ' +
   'requests = sy_daily_spend.requests + excluded.requests, failed_requests = sy_daily_spend.failed_requests + excluded.failed_requests'
@@ -70,8 +70,8 @@ function logParams(r: SpendLogRow, out: SqlParam[]): void {
     r.model, r.model_group, str(r.model_id), str(r.custom_llm_provider), str(r.api_base), num(r.prompt_tokens),
     num(r.completion_tokens), num(r.total_tokens), num(r.cached_tokens), num(r.reasoning_tokens), num(r.spend),
     r.cost_source, toIso(r.startTime, 'startTime')!, toIso(r.endTime, 'endTime')!, r.status,
-    r.ttft_ms === undefined || r.ttft_ms === null ? null : num(r.ttft_ms), JSON.stringify(r.request_tags ?? []),
-    JSON.stringify(r.metadata ?? {}), str(r.error))
+    r.ttft_ms === undefined || r.ttft_ms === null ? null : num(r.ttft_ms), toJson(r.request_tags ?? []),
+    toJson(r.metadata ?? {}), str(r.error))
 }
 
 function toLogRow(row: Row): SpendLogRow {
@@ -226,16 +226,16 @@ export function createSpendLog(driver: SqlDriver, now: () => number): Pick<Store
       if (q.entity) { where.push('entity = ?'); params.push(q.entity) }
       if (q.entity_id) { where.push('entity_id = ?'); params.push(q.entity_id) }
       if (q.model_group) { where.push('model_group = ?'); params.push(q.model_group) }
-      if (q.start_date) { where.push('day >= ?'); params.push(toIso(q.start_date, 'start_date')!.slice(0, 10)) }
-      if (q.end_date) { where.push('day <= ?'); params.push(toIso(q.end_date, 'end_date')!.slice(0, 10)) }
+      if (q.start_date) { where.push('date >= ?'); params.push(toIso(q.start_date, 'start_date')!.slice(0, 10)) }
+      if (q.end_date) { where.push('date <= ?'); params.push(toIso(q.end_date, 'end_date')!.slice(0, 10)) }
       const shape = where.join(' AND ')
       let sql = dailyQueries.get(shape)
       if (!sql) {
-        sql = `SELECT ${DAILY_COLUMNS} FROM sy_daily_spend${shape ? ` WHERE ${shape}` : ''} ORDER BY day, entity, entity_id, model_group`
+        sql = `SELECT ${DAILY_COLUMNS} FROM sy_daily_spend${shape ? ` WHERE ${shape}` : ''} ORDER BY date, entity, entity_id, model_group`
         dailyQueries.set(shape, sql)
       }
       return (await driver.query(sql, params)).map((r) => ({
-        date: r.day as string, entity: r.entity as DailySpendRow['entity'], entity_id: r.entity_id as string,
+        date: r.date as string, entity: r.entity as DailySpendRow['entity'], entity_id: r.entity_id as string,
         model_group: r.model_group as string, spend: num(r.spend), prompt_tokens: num(r.prompt_tokens),
         completion_tokens: num(r.completion_tokens), requests: num(r.requests), failed_requests: num(r.failed_requests),
       }))

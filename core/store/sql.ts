@@ -44,6 +44,21 @@ interface Statements {
   due: string
 }
 
+/** The spend-log column naming each budgeted kind's entity. */
+const LOG_COLUMN: Partial<Record<EntityTable['kind'], string>> = { key: 'api_key', team: 'team_id', user: 'user_id', end_user: 'end_user' }
+
+/**
+ * What a budget period starts with when it rolls over: not 0, but the spend of the calls that already ended in the
+ * new period (rows written between the boundary and the sweep that runs this), so the persisted spend agrees with
+ * the ledger's, which rolled over at the boundary itself. Parameters: entity id, the boundary (twice). The
+ * start_time bound (a day before the boundary) keeps the scan on the (entity, start_time) index.
+ */
+function newPeriodSpend(kind: EntityTable['kind']): string {
+  const col = LOG_COLUMN[kind]
+  if (!col) return '0'
+  return `(SELECT COALESCE(SUM(l.spend), 0) FROM sy_spend_logs l WHERE l.${col} = ? AND l.start_time >= ? AND l.end_time >= ?)`
+}
+
 function statements(t: EntityTable, pg: boolean): Statements {
   const all = columnsOf(t)
   const cols = all.join(', ')
@@ -64,7 +79,8 @@ function statements(t: EntityTable, pg: boolean): Statements {
     updateWithSpendCols: [...settable, 'spend'],
     upsert: `INSERT INTO ${t.table} (${cols}) VALUES (${marks}) ON CONFLICT (${t.id}) DO UPDATE SET ${upsertSet}`,
     delete: `DELETE FROM ${t.table} WHERE ${t.id} = ? RETURNING ${t.id}`,
-    reset: `UPDATE ${t.table} SET spend = 0, budget_reset_at = ? WHERE ${t.id} = ? AND budget_reset_at ${pg ? 'IS NOT DISTINCT FROM' : 'IS'} ? RETURNING budget_duration, data`,
+    reset: `UPDATE ${t.table} SET spend = ${newPeriodSpend(t.kind)}, budget_reset_at = ? WHERE ${t.id} = ? ` +
+      `AND budget_reset_at ${pg ? 'IS NOT DISTINCT FROM' : 'IS'} ? RETURNING budget_duration, data`,
     due: `SELECT ${t.id} AS id, budget_reset_at, budget_duration FROM ${t.table} WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ?`,
   }
 }
@@ -252,7 +268,11 @@ export function createSqlStore(driver: SqlDriver, opts: SqlStoreOptions = {}): S
     async resetSpend(kind, id, expected, nextResetAt, models) {
       const s = sqlFor(kind)
       if (!s.t.budgeted) throw new TypeError(`resetSpend: ${kind} has no spend`)
-      const params = [toIso(nextResetAt, 'nextResetAt'), id, toIso(expected, 'expected')]
+      const boundary = toIso(expected, 'expected')
+      const dayBefore = boundary ? new Date(Date.parse(boundary) - 86_400_000).toISOString() : null
+      const params = [
+        ...(LOG_COLUMN[kind] ? [id, dayBefore ?? '', boundary ?? ''] : []), toIso(nextResetAt, 'nextResetAt'), id, boundary,
+      ]
       return driver.transaction(async (tx) => {
         const [row] = await tx.query(s.reset, params)
         if (!row) return false

@@ -23,7 +23,6 @@ import type { Cradle } from '../../core/container.js'
 import type { Principal } from '../../core/state.js'
 import type { BudgetRecord, ModelBudget, Store } from '../../core/store.js'
 import type { Operation } from '../../core/openai/types.js'
-import type { Target } from '../../providers/types.js'
 import { createLocalLedger, LedgerUnavailableError, type BudgetLimit, type Ledger, type Reservation, type ReserveResult } from './ledger.js'
 import { createRedisLedger } from './ledger-redis.js'
 
@@ -41,13 +40,6 @@ interface Options {
 }
 
 const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
-
-/** The subset of the pricing service budgets use (core/pricing). */
-interface BudgetPricing {
-  worstCase(target: Target, op: Operation, body: Record<string, unknown>): { usd: number; maxTokens: number }
-  estimate(target: Target, op: Operation, body: Record<string, unknown>): number
-  limitsOf(target: Target): { contextWindow: number | null; maxOutputTokens: number | null }
-}
 
 export default definePlugin<Options>({
   name: 'budget',
@@ -79,7 +71,7 @@ const budgets = new WeakMap<object, ReturnType<typeof createBudget>>()
 function createBudget(cradle: Cradle, options: Options) {
   const { logger, events, models, clock } = cradle
   const store = cradle.store
-  const pricing = (cradle as unknown as { pricing: BudgetPricing }).pricing
+  const pricing = cradle.pricing
   const local = createLocalLedger({ leaseMs: options.lease_ms, now: () => clock.now() })
   const shared: Ledger | null = cradle.redis ? createRedisLedger({ redis: cradle.redis, leaseMs: options.lease_ms, now: () => clock.now() }) : null
   const budgetRows = store ? budgetRowCache(store) : null
@@ -104,10 +96,16 @@ function createBudget(cradle: Cradle, options: Options) {
       (r.reserved > 0 ? `, in-flight reservations: ${formatCost(r.reserved)}` : '') + `.${reset}`)
   }
 
+  /**
+   * strict: the worst case must fit. estimate: admitted while any money is left (one micro-dollar must fit), holding
+   * the estimate meanwhile, so calls admitted together share what is left instead of each assuming all of it.
+   */
+  const need = (amount: number) => (options.mode === 'strict' ? amount : 1e-6)
+
   async function reserve(limits: BudgetLimit[], amount: number): Promise<{ r: ReserveResult; on: Ledger }> {
     if (shared && !sharedDown) {
       try {
-        const r = await shared.reserve(limits, amount)
+        const r = await shared.reserve(limits, amount, need(amount))
         if (pending.length) void replayPending()
         return { r, on: shared }
       } catch (err) {
@@ -117,7 +115,7 @@ function createBudget(cradle: Cradle, options: Options) {
         setTimeout(() => (sharedDown = false), 1000).unref() // try Redis again after 1 s
       }
     }
-    return { r: await local.reserve(limits, amount), on: local }
+    return { r: await local.reserve(limits, amount, need(amount)), on: local }
   }
 
   async function replayPending(): Promise<void> {

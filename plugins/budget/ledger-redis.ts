@@ -4,9 +4,11 @@
  *
  * Keys (all in one hash slot through the `{sy}` tag, so a script may touch the keys of any scope and a Redis Cluster
  * keeps them on one node):
- *   <prefix>{sy}:b:<scope>   hash  spend, reserved (integer micro-dollars), reset_at (epoch ms, '' = none)
+ *   <prefix>{sy}:b:<scope>   hash  spend, reserved (integer micro-dollars), reset_at (epoch ms, '' = none), gen
  *   <prefix>{sy}:leases      zset  reservation id -> lease expiry (epoch ms)
- *   <prefix>{sy}:r:<id>      hash  amount (micro-dollars), scopes (JSON), state live|released|settled
+ *   <prefix>{sy}:r:<id>      hash  amount (micro-dollars), scopes and gens (JSON), state live|released|settled
+ *   <prefix>{sy}:gen         counter for `gen`: a scope created again after a `forget` gets a new generation, and
+ *                            a reservation gives its amount back only to the generation it reserved on
  * A client `keyPrefix` (state-redis sets one) is applied by ioredis to the declared keys; the scripts derive the keys
  * they find in lease records from KEYS[1], so they get the same prefix.
  *
@@ -34,7 +36,7 @@ export interface RedisLedgerOptions extends LedgerOptions {
 const RELEASE_LIMIT = 100
 /** Reservations renewed per script call: 500, for the same reason. */
 const RENEW_BATCH = 500
-/** Reserve retries when a calendar rollover needs a fresh boundary (see `hint` below). */
+/** Retries of a reserve or charge whose calendar rollover needed a boundary from another reset (see pushScope). */
 const HINT_RETRIES = 3
 /** Redis replies that mean "not now" rather than "wrong": the caller should fall back, as when Redis is down. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/
@@ -48,17 +50,26 @@ local base = string.sub(leases, 1, -7)
 local now = tonumber(ARGV[1])
 local function num(x) return string.format('%.0f', x) end
 
+local function new_gen() return tostring(redis.call('INCR', base .. 'gen')) end
+
+-- Take a reservation's amount off the reserved of each scope it was made on (same generation only).
+local function give_back(keys, gens, amount)
+  if amount == 0 then return end
+  for k, key in ipairs(keys) do
+    if redis.call('HGET', key, 'gen') == gens[k] then redis.call('HINCRBY', key, 'reserved', num(-amount)) end
+  end
+end
+
 local function release_expired(limit, tombstone_ms)
   local ids = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     local rkey = base .. 'r:' .. id
-    local r = redis.call('HMGET', rkey, 'amount', 'scopes')
+    local r = redis.call('HMGET', rkey, 'amount', 'scopes', 'gens')
     local amount = tonumber(r[1])
     if amount then
-      for _, scope in ipairs(cjson.decode(r[2])) do
-        local key = base .. 'b:' .. scope
-        if amount ~= 0 and redis.call('EXISTS', key) == 1 then redis.call('HINCRBY', key, 'reserved', num(-amount)) end
-      end
+      local keys = {}
+      for k, scope in ipairs(cjson.decode(r[2])) do keys[k] = base .. 'b:' .. scope end
+      give_back(keys, cjson.decode(r[3]), amount)
       redis.call('HSET', rkey, 'state', 'released')
       redis.call('PEXPIRE', rkey, tombstone_ms)
     end
@@ -66,17 +77,17 @@ local function release_expired(limit, tombstone_ms)
   end
 end
 
--- The scope's spend, reserved, reset ('' = none), seeded when missing and rolled over when its period ended; or
--- nil and the stored reset when a calendar rollover is due and the caller's boundary was computed from another one.
+-- The scope's spend, reserved, reset ('' = none) and gen, seeded when missing and rolled over when its period ended;
+-- or nil and the stored reset when a calendar rollover is due and the caller's boundary came from another reset.
 local function load(j, i)
   local key = KEYS[j + 1]
-  local h = redis.call('HMGET', key, 'spend', 'reserved', 'reset_at')
-  local spend, reserved, reset
+  local h = redis.call('HMGET', key, 'spend', 'reserved', 'reset_at', 'gen')
+  local spend, reserved, reset, gen
   if h[1] then
-    spend, reserved, reset = tonumber(h[1]), tonumber(h[2]) or 0, h[3] or ''
+    spend, reserved, reset, gen = tonumber(h[1]), tonumber(h[2]) or 0, h[3] or '', h[4] or ''
   else
-    spend, reserved, reset = tonumber(ARGV[i + 5]), 0, ARGV[i + 6]
-    redis.call('HSET', key, 'spend', ARGV[i + 5], 'reserved', '0', 'reset_at', reset)
+    spend, reserved, reset, gen = tonumber(ARGV[i + 5]), 0, ARGV[i + 6], new_gen()
+    redis.call('HSET', key, 'spend', ARGV[i + 5], 'reserved', '0', 'reset_at', reset, 'gen', gen)
   end
   local step = ARGV[i + 2]
   if step ~= '' then
@@ -97,7 +108,7 @@ local function load(j, i)
       redis.call('HSET', key, 'spend', num(spend), 'reset_at', reset)
     end
   end
-  return spend, reserved, reset
+  return spend, reserved, reset, gen
 end
 
 local function states(n, out)
@@ -113,28 +124,28 @@ local function states(n, out)
 end
 `
 
-// ARGV: now, lease_ms, id, amount, release_limit, tombstone_ms, scopes_json, then 7 per scope from 8.
+// ARGV: now, lease_ms, id, amount, release_limit, tombstone_ms, scopes_json, need, then 7 per scope from 9.
 const RESERVE = PRELUDE + `
 release_expired(tonumber(ARGV[5]), ARGV[6])
 local n = #KEYS - 1
-local amount = tonumber(ARGV[4])
-local spend, reserved, reset = {}, {}, {}
+local need = tonumber(ARGV[8])
+local spend, reserved, reset, gens = {}, {}, {}, {}
 for j = 1, n do
-  local s, r, z = load(j, 8 + (j - 1) * 7)
+  local s, r, z, g = load(j, 9 + (j - 1) * 7)
   if s == nil then return {'retry', j, r} end
-  spend[j], reserved[j], reset[j] = s, r, z
+  spend[j], reserved[j], reset[j], gens[j] = s, r, z, g
 end
 for j = 1, n do
-  local max = ARGV[8 + (j - 1) * 7 + 1]
+  local max = ARGV[9 + (j - 1) * 7 + 1]
   if max ~= '' then
     local m = tonumber(max)
-    if spend[j] >= m or spend[j] + reserved[j] + amount > m then
+    if spend[j] >= m or spend[j] + reserved[j] + need > m then
       return {'refused', j, num(spend[j]), num(reserved[j]), reset[j]}
     end
   end
 end
 for j = 1, n do redis.call('HINCRBY', KEYS[j + 1], 'reserved', ARGV[4]) end
-redis.call('HSET', base .. 'r:' .. ARGV[3], 'amount', ARGV[4], 'scopes', ARGV[7], 'state', 'live')
+redis.call('HSET', base .. 'r:' .. ARGV[3], 'amount', ARGV[4], 'scopes', ARGV[7], 'gens', cjson.encode(gens), 'state', 'live')
 redis.call('ZADD', leases, num(now + tonumber(ARGV[2])), ARGV[3])
 return states(n, {'ok'})
 `
@@ -143,17 +154,14 @@ return states(n, {'ok'})
 // amount; a released one (lease expired) or an unknown one only adds the cost; a settled one changes nothing.
 const SETTLE = PRELUDE + `
 local rkey = base .. 'r:' .. ARGV[2]
-local r = redis.call('HMGET', rkey, 'amount', 'state')
+local r = redis.call('HMGET', rkey, 'amount', 'state', 'gens')
 local n = #KEYS - 1
 if r[2] ~= 'settled' then
-  local give_back = 0
-  if r[2] == 'live' then give_back = tonumber(r[1]) end
+  local keys = {}
+  for j = 1, n do keys[j] = KEYS[j + 1] end
+  if r[2] == 'live' then give_back(keys, cjson.decode(r[3]), tonumber(r[1])) end
   for j = 1, n do
-    local key = KEYS[j + 1]
-    if redis.call('EXISTS', key) == 1 then
-      if give_back ~= 0 then redis.call('HINCRBY', key, 'reserved', num(-give_back)) end
-      redis.call('HINCRBY', key, 'spend', ARGV[3])
-    end
+    if redis.call('EXISTS', KEYS[j + 1]) == 1 then redis.call('HINCRBY', KEYS[j + 1], 'spend', ARGV[3]) end
   end
   redis.call('ZREM', leases, ARGV[2])
   redis.call('HSET', rkey, 'state', 'settled')
@@ -173,6 +181,13 @@ for j = 1, n do redis.call('HINCRBY', KEYS[j + 1], 'spend', ARGV[2]) end
 return states(n, {'ok'})
 `
 
+// KEYS[2] the scope; ARGV: now (unused), spend, reset_at. A scope created here gets a generation like a seeded one.
+const SET = PRELUDE + `
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[2], 'reserved', '0', 'gen', new_gen()) end
+redis.call('HSET', KEYS[2], 'spend', ARGV[2], 'reset_at', ARGV[3])
+return 1
+`
+
 // ARGV: now (unused), expiry, ids... Returns the ids whose lease is gone (released by another replica).
 const RENEW = PRELUDE + `
 local lost = {}
@@ -187,18 +202,25 @@ return lost
 `
 
 type Script = (...args: Array<string | number>) => Promise<unknown>
-interface Scripts { syLedgerReserve: Script; syLedgerSettle: Script; syLedgerCharge: Script; syLedgerRenew: Script }
+interface Scripts { syLedgerReserve: Script; syLedgerSettle: Script; syLedgerCharge: Script; syLedgerRenew: Script; syLedgerSet: Script }
 
-/** Define the scripts once per client; without numberOfKeys, ioredis takes the key count as the first argument. */
+/**
+ * Define the scripts once per client (ioredis sends EVALSHA, and EVAL after a NOSCRIPT, e.g. on a restarted Redis);
+ * without numberOfKeys, ioredis takes the key count as the first argument. Bound, so they can be passed around.
+ */
 function scriptsOf(redis: Redis): Scripts {
-  const r = redis as unknown as Partial<Scripts>
+  const r = redis as unknown as Scripts
   if (!r.syLedgerReserve) {
     redis.defineCommand('syLedgerReserve', { lua: RESERVE })
     redis.defineCommand('syLedgerSettle', { lua: SETTLE })
     redis.defineCommand('syLedgerCharge', { lua: CHARGE })
     redis.defineCommand('syLedgerRenew', { lua: RENEW })
+    redis.defineCommand('syLedgerSet', { lua: SET })
   }
-  return redis as unknown as Scripts
+  return {
+    syLedgerReserve: r.syLedgerReserve.bind(redis), syLedgerSettle: r.syLedgerSettle.bind(redis),
+    syLedgerCharge: r.syLedgerCharge.bind(redis), syLedgerRenew: r.syLedgerRenew.bind(redis), syLedgerSet: r.syLedgerSet.bind(redis),
+  }
 }
 
 function unavailable(err: unknown): Error {
@@ -301,13 +323,14 @@ export function createRedisLedger(opts: RedisLedgerOptions): LeasedLedger {
   const timer = renewalTimer(leaseMs, renew)
 
   return {
-    async reserve(limits, amount) {
+    async reserve(limits, amount, need = amount) {
       const list = uniqueLimits(limits)
       const scopes = list.map((l) => l.scope)
       const t = now()
       const micros = Math.max(0, toMicros(amount))
       const id = nextId()
-      const head = [...keysOf(scopes), String(t), String(leaseMs), id, String(micros), String(RELEASE_LIMIT), tombstoneMs, JSON.stringify(scopes)]
+      const head = [...keysOf(scopes), String(t), String(leaseMs), id, String(micros), String(RELEASE_LIMIT), tombstoneMs, JSON.stringify(scopes),
+        String(Math.max(0, toMicros(need)))]
       const reply = await withScopes(scripts.syLedgerReserve, list, head, t)
       if (reply[0] === 'refused') {
         const limit = list[Number(reply[1]) - 1]!
@@ -343,7 +366,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): LeasedLedger {
 
     async set(scope, s) {
       const reset = msOrNull(s.resetAt)
-      await call(redis.hset(base + 'b:' + scope, 'spend', String(toMicros(s.spend)), 'reset_at', reset === null ? '' : String(reset)))
+      await call(scripts.syLedgerSet(...keysOf([scope]), '0', String(toMicros(s.spend)), reset === null ? '' : String(reset)))
     },
 
     async forget(scope) {

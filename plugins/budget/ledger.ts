@@ -4,6 +4,7 @@
  * `createLocalLedger` (in-process Maps, one replica) and `createRedisLedger` in ./ledger-redis.ts (Lua scripts, shared
  * by every replica on one Redis).
  */
+import { randomBytes } from 'node:crypto'
 import { rollForward } from '../../core/duration.js'
 
 export interface BudgetLimit {
@@ -27,8 +28,10 @@ export interface Ledger {
    * spend + reserved + amount > max (report the first such scope); otherwise `amount` is added to every scope's
    * reserved and a lease starts. Before checking, a scope whose resetAt has passed rolls over (spend = 0, resetAt =
    * rollForward(resetAt, duration, now) from core/duration.ts); a scope with a duration and no resetAt gets one.
+   * `need` (default `amount`) is what must fit for admission: the budget plugin's estimate mode passes a micro-dollar
+   * ("admit while any money is left") while still reserving its estimate.
    */
-  reserve(limits: readonly BudgetLimit[], amount: number): Promise<ReserveResult>
+  reserve(limits: readonly BudgetLimit[], amount: number, need?: number): Promise<ReserveResult>
   /** Replace the reservation with the real cost on each of its scopes (reserved -= amount, spend += cost). Idempotent
    *  (a second settle of the same reservation, or a settle after its lease expired, only adds the cost where the
    *  reservation is gone — never subtracts reserved twice). Returns the scopes' states after. */
@@ -104,9 +107,9 @@ export function msOrNull(iso: string | null): number | null {
  */
 export type HeldRef = WeakRef<Reservation>
 
-/** Ids unique per process and cheap to make: a random instance part and a counter. */
+/** Ids unique across replicas and cheap to make: a random instance part (64 bits) and a counter. */
 export function reservationIds(): () => string {
-  const instance = Math.random().toString(36).slice(2, 10)
+  const instance = randomBytes(8).toString('base64url')
   let seq = 0
   return () => `${instance}.${(++seq).toString(36)}`
 }
@@ -129,7 +132,9 @@ export function renewalTimer(leaseMs: number, tick: () => Promise<void>): { stop
 // The in-process ledger: one replica, Maps, synchronous (so every operation is atomic by construction).
 
 interface Entry { spend: number; reserved: number; resetAt: number | null }     // micro-dollars, epoch ms
-interface Lease { scopes: readonly string[]; amount: number; expires: number; ref: HeldRef }
+/** A lease points at the entries it reserved on, not at scope names: after a `forget` and a re-creation of the same
+ *  scope, releasing the old reservation must not take money off the new entry's reserved. */
+interface Lease { entries: readonly Entry[]; amount: number; expires: number; ref: HeldRef }
 
 /** A ledger whose leases can be renewed on demand (tests; the timer calls the same function). */
 export interface LeasedLedger extends Ledger {
@@ -165,10 +170,7 @@ export function createLocalLedger(opts: LedgerOptions = {}): LeasedLedger {
           if (l.expires < earliest) earliest = l.expires
           continue
         }
-        for (const s of l.scopes) {
-          const e = scopes.get(s)
-          if (e) e.reserved -= l.amount
-        }
+        for (const e of l.entries) e.reserved -= l.amount
         leases.delete(id)
         finish(id, false, t)
       }
@@ -197,18 +199,19 @@ export function createLocalLedger(opts: LedgerOptions = {}): LeasedLedger {
   }
 
   return {
-    async reserve(limits, amount) {
+    async reserve(limits, amount, need = amount) {
       const t = now()
       sweep(t)
       const list = uniqueLimits(limits)
       const micros = Math.max(0, toMicros(amount))
+      const needMicros = Math.max(0, toMicros(need))
       const entries = list.map((l) => entry(l, t))
       for (let i = 0; i < list.length; i++) {
         const max = list[i]!.max
         if (max === null) continue
         const e = entries[i]!
         const m = toMicros(max)
-        if (e.spend >= m || e.spend + e.reserved + micros > m) {
+        if (e.spend >= m || e.spend + e.reserved + needMicros > m) {
           return { ok: false, scope: list[i]!.scope, spend: fromMicros(e.spend), reserved: fromMicros(e.reserved), max, resetAt: isoOrNull(e.resetAt) }
         }
       }
@@ -219,7 +222,7 @@ export function createLocalLedger(opts: LedgerOptions = {}): LeasedLedger {
       }
       const reservation: Reservation = { id: nextId(), scopes: list.map((l) => l.scope), amount }
       const expires = t + leaseMs
-      leases.set(reservation.id, { scopes: reservation.scopes, amount: micros, expires, ref: new WeakRef(reservation) })
+      leases.set(reservation.id, { entries, amount: micros, expires, ref: new WeakRef(reservation) })
       if (expires < earliest) earliest = expires
       return { ok: true, reservation, states }
     },
@@ -230,16 +233,16 @@ export function createLocalLedger(opts: LedgerOptions = {}): LeasedLedger {
       const lease = leases.get(r.id)
       const done = finished.get(r.id)
       const states: Record<string, ScopeState> = {}
+      if (lease) {
+        for (const e of lease.entries) e.reserved -= lease.amount
+        leases.delete(r.id)
+      }
       for (const s of r.scopes) {
         const e = scopes.get(s)
         if (!e) continue   // forgotten: recreating it from the cost alone would hide its persisted seed
-        if (!done?.settled) {
-          if (lease) e.reserved -= lease.amount
-          e.spend += micros
-        }
+        if (!done?.settled) e.spend += micros
         states[s] = state(e)
       }
-      if (lease) leases.delete(r.id)
       if (!done?.settled) finish(r.id, true, t)
       return states
     },

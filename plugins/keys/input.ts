@@ -22,7 +22,7 @@ const DURATION_HINT = "must be a duration such as '30s', '5m', '1h', '7d', '2w',
 /** Schema pieces shared by the resources. */
 export const S = {
   id: { type: 'string', minLength: 1, maxLength: 512 },
-  idOrNull: { type: ['string', 'null'], maxLength: 512 },
+  idOrNull: { type: ['string', 'null'], minLength: 1, maxLength: 512 },
   text: { type: ['string', 'null'] },
   money: { type: ['number', 'null'], minimum: 0 },
   count: { type: ['integer', 'null'], minimum: 0 },

@@ -8,6 +8,7 @@
  * database is back, and on the next start if the process stopped first. A graceful shutdown flushes everything.
  * Rows carry the key's hash, never the key.
  */
+import { join } from 'node:path'
 import { definePlugin } from '../../core/plugin.js'
 import type { Cradle } from '../../core/container.js'
 import type { GatewayState, Outcome } from '../../core/state.js'
@@ -22,7 +23,7 @@ interface Options {
   flush_interval_ms: number
   /** Rows held in memory through an outage before they go to the spool file. */
   max_buffered: number
-  /** Spool file for rows the database could not take; default ./data/spend-spool.<pid>.jsonl. */
+  /** Spool file for rows the database could not take; default $SWITCHYARD_DATA_DIR (else ./data)/spend-spool.<pid>.jsonl. */
   spool_path?: string
   /** Longest a graceful shutdown waits for the last rows to be written before spooling them, ms. */
   shutdown_flush_ms: number
@@ -54,7 +55,8 @@ export default definePlugin<Options>({
     }
     const writer = createSpendWriter({
       store, logger, batchSize: options.batch_size, flushIntervalMs: options.flush_interval_ms, maxBuffered: options.max_buffered,
-      ...(options.spool_path ? { spoolPath: options.spool_path } : {}),
+      // The spool lives beside the embedded database: $SWITCHYARD_DATA_DIR, else ./data.
+      spoolPath: options.spool_path ?? join(cradle.env.SWITCHYARD_DATA_DIR || './data', `spend-spool.${process.pid}.jsonl`),
     })
     writers.set(cradle, writer)
     const bases = new WeakMap<Target, string | null>()

@@ -181,11 +181,21 @@ async function readBatch(path: string, offset: number, max: number): Promise<{ r
   }
 }
 
-/** Resolve `p`, or reject with DEADLINE after `ms`. The timer is ref'd on purpose: a caller is awaiting it. */
-function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-  if (ms === Infinity) return p
+/**
+ * Resolve `p`, or reject with DEADLINE once `left()` (time left on the writer's clock) reaches 0. Checked on a timer
+ * that re-arms while time is left, so an injected clock decides, and a real one behaves as a plain timeout. The timer
+ * is ref'd on purpose: a caller is awaiting it, and it ends with the deadline.
+ */
+function bounded<T>(p: Promise<T>, left: () => number): Promise<T> {
+  if (left() === Infinity) return p
   return new Promise<T>((res, rej) => {
-    const timer = setTimeout(() => rej(DEADLINE), Math.max(0, ms))
+    let timer: NodeJS.Timeout
+    const check = () => {
+      const ms = left()
+      if (ms <= 0) rej(DEADLINE)
+      else timer = setTimeout(check, ms)
+    }
+    check()
     p.then(
       (v) => { clearTimeout(timer); res(v) },
       (e) => { clearTimeout(timer); rej(e) },
@@ -217,6 +227,7 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
 
   // Spool: overflow rows waiting for their append, rows in the live file, files claimed for replay (oldest first).
   let spoolOut: SpendLogRow[] = []
+  let appending = 0 // rows taken from spoolOut by the append in progress
   let liveRows = 0
   let liveBytes = 0
   const replay: SpoolFile[] = []
@@ -284,16 +295,16 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
 
   function settle(p: Promise<void>, ok: boolean): void {
     if (inflight === p) inflight = null
-    if (closed) return
-    if (!ok) return arm(backoff())
-    if (outage) {
+    if (ok && outage) {
       logger.warn('spend store available again: buffered spend rows written', {
         written: outage.written, downMs: (outage.upAt ?? now()) - outage.since, spooled: spooledRows(), dropped,
       })
       outage = null
     }
+    if (closed) return
+    if (!ok) return arm(backoff())
     if (buffered() >= batchSize) arm(0)
-    else if (buffered() > 0 || spoolOut.length || liveRows) {
+    else if (buffered() > 0 || spoolOut.length || appending || liveRows) {
       const due = pendingSince === null ? 0 : pendingSince + flushIntervalMs - now()
       arm(Math.max(0, Math.min(flushIntervalMs, due)))
     }
@@ -305,7 +316,7 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
     await startup
     await replaySpool(ep)
     if (ep !== epoch) throw ABANDONED
-    if (liveRows || spoolOut.length) {
+    if (liveRows || spoolOut.length || appending) {
       await claimLive()
       await replaySpool(ep)
     }
@@ -457,6 +468,7 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
     const rows = spoolOut
     spoolOut = []
     if (!rows.length) return
+    appending = rows.length
     let text = ''
     let bad = 0
     for (const r of rows) {
@@ -471,10 +483,12 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
       await mkdir(dir, { recursive: true })
       await appendFile(live, text)
       liveRows += n
+      appending = 0
       liveBytes += Buffer.byteLength(text)
       if (spoolLost) logger.warn('spend spool writable again', { lostRows: spoolLost })
       spoolLost = 0
     } catch (err) {
+      appending = 0
       // Cut a partial append back off, so the next append does not start in the middle of a line.
       await truncate(live, liveBytes).catch(noop)
       if (!spoolLost) logger.error('spend spool cannot be written: spend rows lost', { rows: n, path: live, error: message(err) })
@@ -506,7 +520,7 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
   }
 
   function spooledRows(): number {
-    let n = spoolOut.length + liveRows
+    let n = spoolOut.length + appending + liveRows
     for (const f of replay) n += f.remaining
     return n
   }
@@ -524,10 +538,10 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
       try {
         if (inflight) {
           // One flush at a time: wait for the running one, then write what it did not cover.
-          await bounded(inflight.catch(noop), left())
+          await bounded(inflight.catch(noop), left)
           continue
         }
-        await bounded(run(target), left())
+        await bounded(run(target), left)
         return
       } catch (err) {
         if (err === DEADLINE || deadlineMs === undefined || left() <= 0) throw unavailable(err)
@@ -545,8 +559,10 @@ export function createSpendWriter(o: SpendWriterOptions): SpendWriter {
       try {
         await flush(deadlineMs)
       } catch (err) {
-        // Whatever is still in memory goes to the spool, ahead of anything pushed after close.
+        // Whatever is still in memory goes to the spool, ahead of anything pushed after close. A write still running
+        // is abandoned: its rows are spooled too (the store's request_id check absorbs it if it commits late).
         epoch++
+        inflight = null
         const rest = queue.slice(head)
         removed += queue.length
         queue = []

@@ -79,7 +79,9 @@ function watchOutages(logger: Logger): (c: Redis, role: string) => void {
   const down = new Set<Redis>()
   return (c, role) => {
     c.on('error', (err: Error) => {
-      if (down.size === 0) logger.warn('state-redis: Redis unreachable, reconnecting', { connection: role, err: err.message })
+      if (down.size === 0) {
+        logger.warn('state-redis: Redis unreachable; calls that need it fall back until it is back', { connection: role, err: err.message })
+      }
       down.add(c)
     })
     c.on('ready', () => {
@@ -126,17 +128,34 @@ function onMessage(inst: Instance, events: EventBus, logger: Logger) {
   }
 }
 
+/** Connect, or wait for the connect a command already started (lazyConnect connects on the first command). */
+function connectOnce(c: Redis): Promise<void> {
+  if (c.status === 'wait') return c.connect()
+  if (c.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const ready = () => { c.off('error', failed); resolve() }
+    const failed = (err: Error) => { c.off('ready', ready); reject(err) }
+    c.once('ready', ready)
+    c.once('error', failed)
+  })
+}
+
+/** Wait for a QUIT to close the socket: 1 s, then the socket is dropped. */
+const QUIT_WAIT_MS = 1_000
+
 async function close(c: Redis): Promise<void> {
   if (c.status === 'end') return
   if (c.status !== 'ready') {
+    // Down or reconnecting: a QUIT cannot be sent; this cancels the pending reconnect for good.
     c.disconnect()
     return
   }
-  try {
-    await c.quit()
-  } catch {
-    c.disconnect()
-  }
+  const ended = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { c.disconnect(); resolve() }, QUIT_WAIT_MS)
+    c.once('end', () => { clearTimeout(timer); resolve() })
+  })
+  await c.quit().catch(() => c.disconnect())
+  await ended
 }
 
 export default definePlugin<StateRedisOptions>({
@@ -167,10 +186,8 @@ export default definePlugin<StateRedisOptions>({
   async start({ redis, events, logger }) {
     const inst = redis && instances.get(redis)
     if (!redis || !inst) return
-    const connected = await redis.connect().then(() => true, (err: Error) => {
-      logger.warn('state-redis: Redis unreachable at start; the gateway runs without it until it is back', { err: err.message })
-      return false
-    })
+    // Unreachable at boot: the gateway starts anyway (the 'error' listener logged it) and the client keeps trying.
+    const connected = await connectOnce(redis).then(() => true, () => false)
     // The subscriber keeps its offline queue and has no command timeout: SUBSCRIBE waits for Redis however long it
     // is down, and ioredis re-subscribes by itself after every reconnect.
     const sub = redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, lazyConnect: true })

@@ -16,7 +16,9 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url)
 
 function startWorker(data: SqliteWorkerData): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: data })
+  // execArgv [] rather than the process's own: flags such as --input-type or -e are meant for the main entry and
+  // break the worker's, and it needs none.
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: data, execArgv: [] })
   const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
     `.then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
   return new Worker(bootstrap, { eval: true, workerData: data, execArgv: [] })

@@ -72,10 +72,10 @@ model_list:
 ${deployment('gpt-4o-mini', up.url)}`, { env: { SWITCHYARD_DATA_DIR: dataDir } })
 
       const team = await admin(gw.url, 'POST', '/team/new', { team_alias: 'conc', max_budget: BUDGETS.team })
-      t.equal(team.status, 200, JSON.stringify(team.body))
+      t.equal(team.status, 200, 'team/new')
       const teamId = team.body.team_id
       const user = await admin(gw.url, 'POST', '/user/new', { user_id: `u-${mode}`, max_budget: BUDGETS.user, auto_create_key: false })
-      t.equal(user.status, 200, JSON.stringify(user.body))
+      t.equal(user.status, 200, 'user/new')
       const k1 = await generateKey(t, gw.url, { max_budget: BUDGETS.k1 })
       const k2a = await generateKey(t, gw.url, { team_id: teamId })
       const k2b = await generateKey(t, gw.url, { team_id: teamId })

@@ -28,7 +28,7 @@ export async function admin(url: string, method: 'GET' | 'POST', path: string, b
 
 export async function generateKey(t: Test, url: string, body: Record<string, unknown>): Promise<{ key: string; token: string; body: any }> {
   const r = await admin(url, 'POST', '/key/generate', body)
-  t.equal(r.status, 200, `key/generate ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`)
+  t.equal(r.status, 200, `key/generate ${JSON.stringify(body)}${r.status === 200 ? '' : `: ${JSON.stringify(r.body)}`}`)
   return { key: r.body.key, token: r.body.token ?? r.body.token_id, body: r.body }
 }
 

@@ -13,7 +13,8 @@ import { CLI, freePort, spawnProc, waitListening, type Proc } from '../helpers/c
 import { startUpstream, delay, defaultChat } from '../helpers/upstream.js'
 import { startPostgres } from '../helpers/postgres.js'
 import { startRedis } from '../helpers/redis.js'
-import { admin, deployment, eventually, generateKey, MASTER } from './helpers.js'
+import { admin, deployment, eventually, generateKey, INPUT_PRICE, MASTER, OUTPUT_PRICE } from './helpers.js'
+import { promptTokensBound } from '../../core/pricing/budget.js'
 
 const LEASE_MS = 2000
 const fast = await startUpstream(t)
@@ -48,9 +49,14 @@ async function gateway(): Promise<{ proc: Proc; url: string }> {
   return { proc, url: await waitListening(proc) }
 }
 
+const BODY = { messages: [{ role: 'user' as const, content: 'hi' }], max_tokens: 8 }
+/** What strict mode reserves for one call: the prompt's byte bound and 8 output tokens. Each call costs 0.017. */
+const WORST = promptTokensBound('chat', BODY) * INPUT_PRICE + 8 * OUTPUT_PRICE
+const COST = INPUT_PRICE + 8 * OUTPUT_PRICE
+
 const chat = (url: string, key: string, model = 'gpt-4o-mini') =>
   new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0, timeout: 30_000 })
-    .chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 })
+    .chat.completions.create({ model, ...BODY })
     .then(() => 'ok' as const, (e) => (e?.status === 400 && /budget/i.test(e.message) ? ('budget' as const) : Promise.reject(e)))
 
 let a = await gateway()
@@ -64,22 +70,26 @@ t.test('a key made through one process works through the other at once', async (
 t.test('two processes sharing Redis + PostgreSQL hold one budget', async (t) => {
   const max = 0.3
   const k = await generateKey(t, a.url, { max_budget: max })
-  // Each call costs 0.017 and reserves its worst case (~0.05): one process alone would admit ~18 calls for 0.3;
-  // two with separate budgets would spend up to twice the budget.
-  const results = await Promise.all(Array.from({ length: 80 }, (_, i) => chat(i % 2 ? a.url : b.url, k.key)))
-  const ok = results.filter((r) => r === 'ok').length
-  t.ok(results.includes('budget'), 'the budget was reached')
-  t.ok(ok * 0.017 <= max + 1e-9, `served calls cost ${(ok * 0.017).toFixed(3)} <= ${max} (one budget for both processes)`)
+  // Waves of 10 concurrent calls, half to each process, until both refuse. One budget: the served calls cost at most
+  // 0.3 in all. Two separate budgets would let each process serve about that much (twice the budget).
+  let ok = 0
+  for (let wave = 0; wave < 20; wave++) {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => chat(i % 2 ? a.url : b.url, k.key)))
+    ok += results.filter((r) => r === 'ok').length
+    if (results.every((r) => r === 'budget')) break
+  }
+  t.ok(ok * COST <= max + 1e-9, `served calls cost ${(ok * COST).toFixed(3)} <= ${max} (one budget for both processes)`)
+  t.ok(ok * COST > max - WORST - COST, `and the budget was used up to its last worst case (${ok} calls)`)
   const spend = await eventually(async () => {
     const r = await admin(a.url, 'GET', `/key/info?key=${k.token}`)
-    return Math.abs(r.body.info.spend - ok * 0.017) < 1e-9 ? r.body.info.spend : undefined
+    return Math.abs(r.body.info.spend - ok * COST) < 1e-9 ? r.body.info.spend : undefined
   }, 10_000, 'stored spend')
   t.ok(spend <= max, `stored spend ${spend} <= ${max}`)
 })
 
 t.test('SIGKILL mid-call: no reservation outlives its lease', async (t) => {
-  const k = await generateKey(t, a.url, { max_budget: 0.2 })
-  // Three slow calls through A hold three worst-case reservations (~0.15 of 0.2): a fourth cannot fit.
+  const k = await generateKey(t, a.url, { max_budget: 3.5 * WORST })
+  // Three slow calls through A hold three worst-case reservations: a fourth cannot fit.
   const held = [chat(a.url, k.key, 'slow-model'), chat(a.url, k.key, 'slow-model'), chat(a.url, k.key, 'slow-model')]
   for (const h of held) h.catch(() => undefined)
   await slow.waitForRequests(3, 10_000)
@@ -90,8 +100,13 @@ t.test('SIGKILL mid-call: no reservation outlives its lease', async (t) => {
   // Renewals stopped with A; after the lease the money is free again, with nothing spent.
   const served = await eventually(async () => ((await chat(b.url, k.key)) === 'ok' ? Date.now() : undefined), 3 * LEASE_MS + 5000, 'budget freed')
   t.ok(served - killedAt <= 2 * LEASE_MS + 3000, `freed ${served - killedAt} ms after the kill (lease ${LEASE_MS} ms)`)
-  const info = await admin(b.url, 'GET', `/key/info?key=${k.token}`)
-  t.ok(info.body.info.spend < 0.05, 'the killed calls were never charged as spend')
+  const spend = await eventually(async () => {
+    const v = (await admin(b.url, 'GET', `/key/info?key=${k.token}`)).body.info.spend
+    return v > 0 ? { v } : undefined
+  }, 5000, 'B\'s call in the spend')
+  await new Promise((r) => setTimeout(r, 300)) // anything else would be written within this (flush interval 50 ms)
+  t.ok(Math.abs(spend.v - COST) < 1e-9 && (await admin(b.url, 'GET', `/key/info?key=${k.token}`)).body.info.spend === spend.v,
+    `only B's call was charged (${spend.v}): the killed calls left nothing behind`)
   a = await gateway()
 })
 
@@ -120,17 +135,23 @@ t.test('a PostgreSQL restart under load loses no spend row', async (t) => {
 })
 
 t.test('a graceful restart keeps every counter', async (t) => {
-  const k = await generateKey(t, b.url, { max_budget: 0.1 })
+  // Sequential calls on a fresh key with this budget: how many fit before the first refusal.
+  const max = 4 * WORST
+  const servedUntilRefused = async (key: string) => {
+    for (let n = 0; n < 50; n++) if ((await chat(b.url, key)) === 'budget') return n
+    throw new Error('never refused')
+  }
+  const fresh = await generateKey(t, b.url, { max_budget: max })
+  const fits = await servedUntilRefused(fresh.key)
+  t.ok(fits >= 3, `${fits} calls fit a fresh budget`)
+
+  const k = await generateKey(t, b.url, { max_budget: max })
   for (let i = 0; i < 3; i++) t.equal(await chat(b.url, k.key), 'ok')
   b.proc.child.kill('SIGTERM')
   t.equal((await b.proc.exited).code, 0, 'clean exit')
   await redis.restart() // the shared counters are gone: they must come back from the database
   b = await gateway()
   const info = await admin(b.url, 'GET', `/key/info?key=${k.token}`)
-  t.ok(Math.abs(info.body.info.spend - 3 * 0.017) < 1e-9, `spend survived the restart (${info.body.info.spend})`)
-  // 0.1 budget, 0.051 spent, worst case ~0.05 per call: strictly at most one more call fits.
-  const r1 = await chat(b.url, k.key)
-  const r2 = await chat(b.url, k.key)
-  t.same([r1, r2].filter((x) => x === 'ok').length <= 1, true, `the budget continues where it was (${r1}, ${r2})`)
-  t.equal(r2, 'budget')
+  t.ok(Math.abs(info.body.info.spend - 3 * COST) < 1e-9, `spend survived the restart (${info.body.info.spend})`)
+  t.equal(await servedUntilRefused(k.key), fits - 3, 'the budget continues where it was: exactly the rest fits')
 })

@@ -14,8 +14,11 @@ import {
   type SpendLogQuery, type SpendLogRow, type Store,
 } from '../../core/store.js'
 
-/** Fields that must be unique (when set) besides the id, per kind, as the SQL stores index them. */
-const UNIQUE: Partial<Record<EntityKind, string>> = { key: 'key_alias', team: 'team_alias' }
+/** Fields that must be unique (when set) besides the id, per kind, as the SQL stores index them (team_alias is not). */
+const UNIQUE: Partial<Record<EntityKind, string>> = { key: 'key_alias' }
+/** The spend log column that names each budgeted kind (budget rows have none). */
+const LOG_FIELD: Partial<Record<ResetKind, keyof SpendLogRow>> = { key: 'api_key', team: 'team_id', user: 'user', end_user: 'end_user' }
+const DAY_MS = 86_400_000
 const LIST_DEFAULT = 100
 const LIST_MAX = 1000
 const LOGS_DEFAULT = 100
@@ -23,6 +26,8 @@ const LOGS_MAX = 10_000
 
 type Row = Record<string, unknown>
 type ResetKind = 'key' | 'team' | 'user' | 'end_user' | 'budget'
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+const HAS_ZONE = /(?:[zZ]|[+-]\d{2}:?\d{2})$/
 
 export interface MemoryStore extends Store {
   /** Calls made, by method name, for tests that check what reached the store. */
@@ -59,19 +64,34 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
   function matches(r: Row, where: Record<string, string | null> | undefined, kind: EntityKind): boolean {
     if (!where) return true
     for (const [f, v] of Object.entries(where)) {
-      if (!(FILTER_FIELDS[kind] as readonly string[]).includes(f)) throw new Error(`cannot filter ${kind} on ${f}`)
+      if (!(FILTER_FIELDS[kind] as readonly string[]).includes(f)) throw new TypeError(`list ${kind}: cannot filter on '${f}'`)
+      if (v === undefined) continue
       const have = r[f] ?? null
-      if (have !== v) return false
+      // Filter columns are text in the SQL stores.
+      if (v === null ? have !== null : have === null || String(have) !== String(v)) return false
     }
     return true
   }
 
-  /** ISO bounds of a query date: a date alone covers that whole UTC day. */
-  function lowerBound(s: string): string {
-    return s.length === 10 ? `${s}T00:00:00.000Z` : new Date(s).toISOString()
+  /** A record's id, as the SQL stores require it: a non-empty string. */
+  function idOf(kind: EntityKind, r: Row): string {
+    const id = r[ID_FIELD[kind]]
+    if (typeof id !== 'string' || id === '') throw new TypeError(`${kind}: '${ID_FIELD[kind]}' must be a non-empty string`)
+    return id
   }
-  function upperBound(s: string): string {
-    return s.length === 10 ? `${s}T23:59:59.999Z` : new Date(s).toISOString()
+
+  /** ISO-8601 UTC, as the SQL stores normalise timestamps (a date or a zone-less date-time is UTC). */
+  function iso(v: string): string {
+    return new Date(DATE_ONLY.test(v) || HAS_ZONE.test(v) ? v : `${v}Z`).toISOString()
+  }
+
+  const byCreation = (a: Row, b: Row, kind: EntityKind) => {
+    const ca = String(a.created_at ?? '')
+    const cb = String(b.created_at ?? '')
+    if (ca !== cb) return ca < cb ? -1 : 1
+    const ia = String(a[ID_FIELD[kind]])
+    const ib = String(b[ID_FIELD[kind]])
+    return ia < ib ? -1 : ia > ib ? 1 : 0
   }
 
   function addDaily(date: string, entity: DailySpendRow['entity'], id: string, row: SpendLogRow): void {
@@ -85,6 +105,22 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
     d.requests += 1
     if (row.status === 'failure') d.failed_requests += 1
     daily.set(k, d)
+  }
+
+  /** A record as a SQL store keeps it: a copy, timestamps in ISO, spend a number, a key's model_spend a map. */
+  function stored(kind: EntityKind, record: Row): Row {
+    const r = clone(record)
+    for (const k of Object.keys(r)) if (r[k] === undefined) delete r[k]
+    r.created_at = iso(String(r.created_at ?? new Date(now()).toISOString()))
+    if (kind !== 'model') {
+      const spend = Number(r.spend ?? 0)
+      if (!Number.isFinite(spend)) throw new TypeError(`${kind}: spend must be a number`)
+      r.spend = spend
+      r.budget_duration ??= null
+      r.budget_reset_at = typeof r.budget_reset_at === 'string' ? iso(r.budget_reset_at) : null
+    }
+    if (kind === 'key') r.model_spend = { ...((r.model_spend ?? {}) as object) }
+    return r
   }
 
   function newEndUser(id: string): Row {
@@ -110,35 +146,42 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
     },
     async list<K extends EntityKind>(kind: K, query: ListQuery = {}): Promise<ListResult<RecordOf[K]>> {
       count('list')
-      const rows = [...table(kind).values()].filter((r) => matches(r, query.where, kind))
-      const offset = Math.max(0, query.offset ?? 0)
-      const limit = Math.min(Math.max(1, query.limit ?? LIST_DEFAULT), LIST_MAX)
+      const rows = [...table(kind).values()].filter((r) => matches(r, query.where, kind)).sort((a, b) => byCreation(a, b, kind))
+      const offset = Math.max(0, Math.trunc(query.offset ?? 0))
+      const limit = Math.min(Math.max(0, Math.trunc(query.limit ?? LIST_DEFAULT)), LIST_MAX)
       return { rows: clone(rows.slice(offset, offset + limit)) as RecordOf[K][], total: rows.length }
     },
     async insert(kind, record) {
       count('insert')
-      const r = record as unknown as Row
-      const id = String(r[ID_FIELD[kind]])
+      const r = stored(kind, record as unknown as Row)
+      const id = idOf(kind, r)
       if (table(kind).has(id)) throw new StoreConflictError(ID_FIELD[kind], `${kind} ${id} already exists`)
       checkUnique(kind, r, null)
-      table(kind).set(id, clone(r))
+      table(kind).set(id, r)
     },
     async update(kind, id, patch) {
       count('update')
       const r = table(kind).get(id)
       if (!r) return null
-      const next = { ...r, ...clone(patch as Row) }
-      next[ID_FIELD[kind]] = id
+      const next: Row = { ...r }
+      for (const [k, v] of Object.entries(clone(patch as Row))) if (v !== undefined && k !== ID_FIELD[kind]) next[k] = v
+      Object.assign(next, stored(kind, next))
       checkUnique(kind, next, id)
       table(kind).set(id, next)
       return clone(next) as never
     },
     async upsert(kind, record) {
       count('upsert')
-      const r = record as unknown as Row
-      const id = String(r[ID_FIELD[kind]])
+      const r = stored(kind, record as unknown as Row)
+      const id = idOf(kind, r)
       checkUnique(kind, r, id)
-      table(kind).set(id, { ...(table(kind).get(id) ?? {}), ...clone(r) })
+      const before = table(kind).get(id)
+      if (!before) return void table(kind).set(id, r)
+      // An existing record keeps its spend and created_at (spend moves only by increments); a key keeps its
+      // model_spend entries and gains new ones.
+      const next: Row = { ...r, spend: before.spend, created_at: before.created_at }
+      if (kind === 'key') next.model_spend = { ...((r.model_spend ?? {}) as object), ...((before.model_spend ?? {}) as object) }
+      table(kind).set(id, next)
     },
     async delete(kind, id) {
       count('delete')
@@ -148,11 +191,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
       count('writeSpend')
       for (const row of rows) {
         if (logs.has(row.request_id)) continue
-        logs.set(row.request_id, clone(row))
-        const date = row.startTime.slice(0, 10)
+        logs.set(row.request_id, { ...clone(row), startTime: iso(row.startTime), endTime: iso(row.endTime) })
+        const date = iso(row.startTime).slice(0, 10)
         if (row.api_key) {
           const k = table('key').get(row.api_key) as (Row & Partial<KeyRecord>) | undefined
-          if (k) {
+          // A deleted key's rows stay; its spend goes nowhere.
+          if (k && row.spend !== 0) {
             k.spend = (k.spend ?? 0) + row.spend
             const ms = { ...(k.model_spend ?? {}) }
             ms[row.model_group] = (ms[row.model_group] ?? 0) + row.spend
@@ -167,6 +211,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
           addDaily(date, kind, id, row)
         }
         if (row.end_user) {
+          // A request's `user` creates its end user on first spend, as LiteLLM does.
           const users = table('end_user')
           const e = users.get(row.end_user) ?? newEndUser(row.end_user)
           e.spend = Number(e.spend ?? 0) + row.spend
@@ -177,57 +222,71 @@ export function createMemoryStore(opts: { now?: () => number } = {}): MemoryStor
     },
     async spendLogs(q: SpendLogQuery) {
       count('spendLogs')
-      const lo = q.start_date ? lowerBound(q.start_date) : null
-      const hi = q.end_date ? upperBound(q.end_date) : null
+      const lo = q.start_date ? iso(q.start_date) : null
+      // A date alone covers that whole (UTC) day.
+      const hi = q.end_date ? (DATE_ONLY.test(q.end_date) ? new Date(Date.parse(iso(q.end_date)) + DAY_MS).toISOString() : iso(q.end_date)) : null
+      const hiOpen = !!q.end_date && DATE_ONLY.test(q.end_date)
       const eq: Array<[keyof SpendLogRow, string | undefined]> = [
         ['api_key', q.api_key], ['team_id', q.team_id], ['user', q.user], ['end_user', q.end_user], ['request_id', q.request_id],
         ['model_group', q.model_group], ['status', q.status],
       ]
       const rows = [...logs.values()].filter((r) => {
-        for (const [f, v] of eq) if (v !== undefined && r[f] !== v) return false
+        for (const [f, v] of eq) if (v !== undefined && v !== null && r[f] !== v) return false
         if (lo && r.startTime < lo) return false
-        if (hi && r.startTime > hi) return false
+        if (hi && (hiOpen ? r.startTime >= hi : r.startTime > hi)) return false
         return true
       })
-      rows.sort((a, b) => (a.startTime < b.startTime ? 1 : a.startTime > b.startTime ? -1 : 0))
-      const offset = Math.max(0, q.offset ?? 0)
-      const limit = Math.min(Math.max(1, q.limit ?? LOGS_DEFAULT), LOGS_MAX)
+      rows.sort((a, b) => (a.startTime !== b.startTime ? (a.startTime < b.startTime ? 1 : -1) : a.request_id < b.request_id ? 1 : a.request_id > b.request_id ? -1 : 0))
+      const offset = Math.max(0, Math.trunc(q.offset ?? 0))
+      const limit = Math.min(Math.max(0, Math.trunc(q.limit ?? LOGS_DEFAULT)), LOGS_MAX)
       return clone(rows.slice(offset, offset + limit))
     },
     async dailySpend(q: DailySpendQuery) {
       count('dailySpend')
+      const from = q.start_date ? iso(q.start_date).slice(0, 10) : undefined
+      const to = q.end_date ? iso(q.end_date).slice(0, 10) : undefined
       const out = [...daily.values()].filter((d) =>
-        (q.entity === undefined || d.entity === q.entity) &&
-        (q.entity_id === undefined || d.entity_id === q.entity_id) &&
-        (q.model_group === undefined || d.model_group === q.model_group) &&
-        (q.start_date === undefined || d.date >= q.start_date.slice(0, 10)) &&
-        (q.end_date === undefined || d.date <= q.end_date.slice(0, 10)))
-      out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0))
+        (!q.entity || d.entity === q.entity) &&
+        (!q.entity_id || d.entity_id === q.entity_id) &&
+        (!q.model_group || d.model_group === q.model_group) &&
+        (from === undefined || d.date >= from) &&
+        (to === undefined || d.date <= to))
+      const key = (d: DailySpendRow) => `${d.date}\u0000${d.entity}\u0000${d.entity_id}\u0000${d.model_group}`
+      out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
       return clone(out)
     },
-    async resetSpend(kind: ResetKind, id, expected, nextResetAt) {
+    async resetSpend(kind: ResetKind, id, expected, nextResetAt, models) {
       count('resetSpend')
       const r = table(kind).get(id)
-      if (!r || (r.budget_reset_at ?? null) !== expected) return false
-      r.spend = 0
-      r.budget_reset_at = nextResetAt
+      const boundary = expected === null ? null : iso(expected)
+      if (!r || (r.budget_reset_at ?? null) !== boundary) return false
+      // The new period starts with the spend of calls that already ended in it (written between the boundary and
+      // this sweep), so the stored spend agrees with a ledger that rolled over at the boundary itself.
+      const field = LOG_FIELD[kind]
+      let carried = 0
+      if (field) {
+        const from = boundary ? new Date(Date.parse(boundary) - DAY_MS).toISOString() : ''
+        for (const l of logs.values()) if (l[field] === id && l.startTime >= from && l.endTime >= (boundary ?? '')) carried += l.spend
+      }
+      r.spend = carried
+      r.budget_reset_at = nextResetAt === null ? null : iso(nextResetAt)
       if (kind === 'key') {
-        // Per-model spend whose budget shares the key's period rolls over with it.
         const mmb = (r.model_max_budget ?? {}) as Record<string, { time_period?: string | null }>
+        const names = models ?? Object.keys(mmb).filter((m) => mmb[m]?.time_period != null && mmb[m]?.time_period === r.budget_duration)
         const ms = { ...((r.model_spend ?? {}) as Record<string, number>) }
-        for (const [m, b] of Object.entries(mmb)) if ((b.time_period ?? null) === (r.budget_duration ?? null)) ms[m] = 0
+        for (const m of names) if (m in ms) ms[m] = 0
         r.model_spend = ms
       }
       return true
     },
     async dueForReset(nowIso) {
       count('dueForReset')
+      const at = iso(nowIso)
       const out: Array<{ kind: ResetKind; id: string; budget_reset_at: string; budget_duration: string }> = []
       for (const kind of ['key', 'team', 'user', 'end_user', 'budget'] as const) {
         for (const [id, r] of table(kind)) {
-          const at = r.budget_reset_at
-          const dur = r.budget_duration
-          if (typeof at === 'string' && typeof dur === 'string' && at <= nowIso) out.push({ kind, id, budget_reset_at: at, budget_duration: dur })
+          const reset = r.budget_reset_at
+          if (typeof reset === 'string' && reset <= at) out.push({ kind, id, budget_reset_at: reset, budget_duration: (r.budget_duration as string | null) ?? '' })
         }
       }
       return out

@@ -134,6 +134,23 @@ function harness(t: Test): Harness {
   }
 }
 
+/**
+ * Run `body` in a separate Node process (ESM, top-level await) with `createSpendWriter`, a silent `logger`, `row(i)`,
+ * a `downStore` whose database is down, and `spoolPath` (this process's default name, in `dir`) in scope.
+ */
+function child(dir: string, body: string) {
+  const file = join(dir, `child-${Math.random().toString(36).slice(2)}.mjs`)
+  writeFileSync(file, `
+    import { createSpendWriter } from ${JSON.stringify(new URL('../../plugins/spend/writer.ts', import.meta.url).href)}
+    const logger = { level: 'silent', debug() {}, info() {}, warn() {}, error() {}, child() { return logger } }
+    const downStore = { async writeSpend() { throw new Error('connect ECONNREFUSED') } }
+    const spoolPath = ${JSON.stringify(dir)} + '/spend-spool.' + process.pid + '.jsonl'
+    const row = (i) => (${row.toString()})(i)
+    ${body}
+  `)
+  return spawn(process.execPath, ['--import', 'tsx', file], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] })
+}
+
 t.test('batches: N rows make ceil(N / batchSize) writeSpend calls, in push order', async (t) => {
   const h = harness(t)
   const store = new MemoryStore()
@@ -165,6 +182,7 @@ t.test('a full batch is written at once; a partial one after flushIntervalMs', a
   await tick()
   t.same(partial.calls, [], 'not yet: a partial batch waits for the interval')
   await partial.until(() => partial.calls.length === 1)
+  await tick() // the writer counts the batch when writeSpend's promise resolves
   t.same(partial.calls, [3], 'written by the interval timer, no flush() call')
   t.ok(Date.now() - started >= 15, 'after about flushIntervalMs (20 ms)')
   t.equal(w2.stats().written, 3)
@@ -178,6 +196,7 @@ t.test('outage then recovery: every row written exactly once and in order; one w
   store.down = true
   for (const i of range(0, 250)) w.push(row(i))
   await store.until(() => store.failed >= 3) // the writer retries by itself, with backoff
+  await tick()
   for (const i of range(250, 300)) w.push(row(i)) // rows keep coming during the outage
   let s = w.stats()
   t.equal(s.buffered, 300, 'held in memory, nothing lost')
@@ -227,14 +246,8 @@ t.test('a spool left by a dead process is claimed by rename and replayed once at
   const h = harness(t)
   // A real second process: it spools rows with its database down, then is killed (no close, no cleanup). It leaves
   // a file it had already claimed for replay (40 rows) and its live spool (20 rows).
-  const child = join(h.dir, 'child.mjs')
-  writeFileSync(child, `
-    import { createSpendWriter } from ${JSON.stringify(new URL('../../plugins/spend/writer.ts', import.meta.url).href)}
-    const logger = { level: 'silent', debug() {}, info() {}, warn() {}, error() {}, child() { return logger } }
-    const store = { async writeSpend() { throw new Error('connect ECONNREFUSED') } }
-    const spoolPath = ${JSON.stringify(h.dir)} + '/spend-spool.' + process.pid + '.jsonl'
-    const w = createSpendWriter({ store, logger, spoolPath, maxBuffered: 0, retryBaseMs: 60000 })
-    const row = (i) => (${row.toString()})(i)
+  const proc = child(h.dir, `
+    const w = createSpendWriter({ store: downStore, logger, spoolPath, maxBuffered: 0, retryBaseMs: 60000 })
     for (let i = 0; i < 40; i++) w.push(row(i))
     await w.flush().catch(() => {})
     for (let i = 40; i < 60; i++) w.push(row(i))
@@ -242,7 +255,6 @@ t.test('a spool left by a dead process is claimed by rename and replayed once at
     process.stdout.write('spooled\\n')
     setInterval(() => {}, 1000)
   `)
-  const proc = spawn(process.execPath, ['--import', 'tsx', child], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let out = ''
   proc.stdout!.on('data', (d) => (out += d))
@@ -339,7 +351,8 @@ t.test('a spool that cannot be written: one error line with the count, losses co
   for (const i of range(50, 80)) w.push(row(i))
   await w.close(0)
   t.equal(w.stats().dropped, 80, '70 overflow rows and the 10 in memory at close')
-  const errors = h.logs.filter((l) => l.level === 'error')
+  // (The directory scan at start also reports the path is not a directory: a separate line, once.)
+  const errors = h.logs.filter((l) => l.level === 'error' && /spool cannot be written/.test(l.msg))
   t.equal(errors.length, 1, 'one line for the whole episode, not one per row or per append')
   t.match(errors[0], { msg: /spool cannot be written/, rows: 40 })
 })
@@ -368,4 +381,24 @@ t.test('push() is O(1): returns nothing, never throws, costs the same with 400,0
   await w.flush()
   t.equal(store.rows.length, 2)
   t.same(h.files(), [])
+})
+
+t.test('timers never keep a process alive: a process with rows buffered and the store down exits', async (t) => {
+  const h = harness(t)
+  // Retries every 10 ms (capped at 10 s) would hold the process forever if the timers were ref'd.
+  const proc = child(h.dir, `
+    const w = createSpendWriter({ store: downStore, logger, spoolPath, retryBaseMs: 10, flushIntervalMs: 5 })
+    for (let i = 0; i < 10; i++) w.push(row(i))
+    await new Promise((resolve) => setTimeout(resolve, 50)) // let it fail and arm its retry timer
+    process.stdout.write(JSON.stringify(w.stats()) + '\\n')
+  `)
+  let out = ''
+  proc.stdout!.on('data', (d) => (out += d))
+  const guard = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+  const [code, signal] = await once(proc, 'exit')
+  clearTimeout(guard)
+  t.equal(signal, null, 'exited by itself, not killed by the 10 s guard')
+  t.equal(code, 0)
+  t.match(JSON.parse(out), { buffered: 10, written: 0, failedFlushes: Number })
+  t.ok(JSON.parse(out).failedFlushes >= 1, 'it had failed and was retrying')
 })
