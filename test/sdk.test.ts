@@ -104,7 +104,8 @@ t.test("input/output_cost_per_token price the call: result._hidden_params.respon
   t.equal(hidden.custom_llm_provider, 'mock')
   t.notOk('_hidden_params' in JSON.parse(JSON.stringify(r)), 'never serialised')
   const free = await completion({ model: 'mock/x', messages })
-  t.equal((free as unknown as { _hidden_params: HiddenParams })._hidden_params.response_cost, 0, 'no prices: 0')
+  t.equal((free as unknown as { _hidden_params: HiddenParams })._hidden_params.response_cost,
+    free.usage!.prompt_tokens * 2.5e-6 + free.usage!.completion_tokens * 10e-6, 'no prices anywhere: the unpriced fallback, never free')
   const e = await embedding({ model: 'mock/e', input: 'abc', input_cost_per_token: 0.001, encoding_format: 'base64' })
   t.ok((e as unknown as { _hidden_params: HiddenParams })._hidden_params.response_cost > 0, 'embeddings too (base64 as well)')
 })

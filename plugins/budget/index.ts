@@ -19,6 +19,7 @@ import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
 import { formatCost } from '../../core/cost.js'
 import { rollForward } from '../../core/duration.js'
+import { warmTokenizer } from '../../core/pricing/index.js'
 import type { Cradle } from '../../core/container.js'
 import type { Principal } from '../../core/state.js'
 import type { BudgetRecord, ModelBudget, Store } from '../../core/store.js'
@@ -59,6 +60,8 @@ export default definePlugin<Options>({
     return createBudget(cradle, options).middleware
   },
   start(cradle) {
+    // The tokenizer behind estimates loads in ~0.4 s: at boot, not on the first budgeted call.
+    warmTokenizer()
     budgets.get(cradle)?.start()
   },
   async stop(cradle) {
