@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -96,7 +96,28 @@ async function startChild(args: string[], env: Record<string, string>, readyLine
   return child
 }
 
-interface Result { rps: number; p50: number; p99: number; errors: number; count: number }
+interface Result { rps: number; p50: number; p99: number; errors: number; count: number; cpuUs?: number }
+
+/** CPU time (user + system, every thread) a process has used, in µs, from /proc (Linux); null elsewhere. */
+function cpuTimeUs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12]) // utime, stime
+    return (ticks * 1_000_000) / 100 // USER_HZ is 100 on Linux
+  } catch {
+    return null
+  }
+}
+
+/** Run the load and record the server's CPU per request (all its threads: a worker thread's SQLite writes count). */
+async function measured(pid: number, url: string, body: string, seconds: number, connections: number, key: string): Promise<Result> {
+  const before = cpuTimeUs(pid)
+  const r = await load(url, body, seconds, connections, key)
+  const after = cpuTimeUs(pid)
+  if (before !== null && after !== null && r.count > 0) r.cpuUs = (after - before) / r.count
+  return r
+}
 
 async function load(url: string, body: string, seconds: number, connections: number, key: string): Promise<Result> {
   const pool = new Pool(url, { connections, pipelining: 1 })
@@ -144,7 +165,8 @@ async function main(): Promise<void> {
   try {
     children.push(await startChild([...loader, script], { BENCH_ROLE: 'upstream', PORT: String(upPort) }))
     const upstream = `http://127.0.0.1:${upPort}`
-    children.push(await startChild([...loader, script], { BENCH_ROLE: 'bare', PORT: String(barePort), UPSTREAM: upstream }))
+    const bareChild = await startChild([...loader, script], { BENCH_ROLE: 'bare', PORT: String(barePort), UPSTREAM: upstream })
+    children.push(bareChild)
     const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
     const chains = String(values.chains).split(',').map((c) => c.trim()).filter(Boolean)
     const bodies = {
@@ -152,7 +174,8 @@ async function main(): Promise<void> {
       stream: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }),
     }
     const rows: string[] = []
-    const f = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  errors ${r.errors}`
+    const f = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  ` +
+      `${r.cpuUs !== undefined ? `cpu ${r.cpuUs.toFixed(0).padStart(4)} µs/req  ` : ''}errors ${r.errors}`
     for (const chain of chains) {
       const cfg = path.join(dir, `config-${chain}.yaml`)
       // log_level info (the default) writes one access line per request to stderr, as in production; --log-level warn
@@ -181,11 +204,12 @@ ${chain === 'core' ? 'pipeline: [request-id, auth, router]\n' : ''}`)
       for (const [name, body] of Object.entries(bodies)) {
         await load(`http://127.0.0.1:${barePort}`, body, 1, connections, key)
         await load(`http://127.0.0.1:${gwPort}`, body, 1, connections, key)
-        const bare = await load(`http://127.0.0.1:${barePort}`, body, seconds, connections, key)
-        const gw = await load(`http://127.0.0.1:${gwPort}`, body, seconds, connections, key)
+        const bare = await measured(bareChild.pid!, `http://127.0.0.1:${barePort}`, body, seconds, connections, key)
+        const gw = await measured(gateway.pid!, `http://127.0.0.1:${gwPort}`, body, seconds, connections, key)
         rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} bare     ${f(bare)}`)
         rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} gateway  ${f(gw)}`)
-        rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} ratio    throughput ${(gw.rps / bare.rps).toFixed(2)}x  p50 ${(gw.p50 / bare.p50).toFixed(2)}x  p99 ${(gw.p99 / bare.p99).toFixed(2)}x`)
+        rows.push(`${name.padEnd(6)} ${chain.padEnd(8)} ratio    throughput ${(gw.rps / bare.rps).toFixed(2)}x  p50 ${(gw.p50 / bare.p50).toFixed(2)}x  p99 ${(gw.p99 / bare.p99).toFixed(2)}x` +
+          (gw.cpuUs !== undefined && bare.cpuUs !== undefined ? `  cpu/req ${(gw.cpuUs / bare.cpuUs).toFixed(2)}x` : ''))
       }
       process.kill(gateway.pid!, 'SIGTERM')
       await once(gateway, 'exit')

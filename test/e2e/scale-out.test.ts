@@ -155,3 +155,29 @@ t.test('a graceful restart keeps every counter', async (t) => {
   t.ok(Math.abs(info.body.info.spend - 3 * COST) < 1e-9, `spend survived the restart (${info.body.info.spend})`)
   t.equal(await servedUntilRefused(k.key), fits - 3, 'the budget continues where it was: exactly the rest fits')
 })
+
+t.test('a key blocked through one process is refused by the other at once (Redis relays the invalidation)', async (t) => {
+  const k = await generateKey(t, a.url, {})
+  t.equal(await chat(b.url, k.key), 'ok', 'B has the key cached (for 10 s without a relay)')
+  t.equal((await admin(a.url, 'POST', '/key/block', { key: k.key })).status, 200)
+  const status = () => fetch(`${b.url}/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', ...BODY }),
+  }).then((r) => r.status)
+  const refused = await eventually(async () => ((await status()) === 401 ? Date.now() : undefined), 2000, 'B refusing the blocked key')
+  t.ok(refused, 'B refuses within 2 s, well inside its cache time')
+})
+
+t.test('Redis down: calls are still served and charged; budgets fall back to each process', async (t) => {
+  const k = await generateKey(t, b.url, { max_budget: 1 })
+  await redis.stop()
+  const results = []
+  for (let i = 0; i < 5; i++) results.push(await chat(b.url, k.key))
+  t.same(results, ['ok', 'ok', 'ok', 'ok', 'ok'], 'served without Redis')
+  const spend = await eventually(async () => {
+    const v = (await admin(b.url, 'GET', `/key/info?key=${k.token}`)).body.info.spend
+    return Math.abs(v - 5 * COST) < 1e-9 ? { v } : undefined
+  }, 10_000, 'spend of the calls made while Redis was down')
+  t.ok(spend.v > 0, 'every call charged in the database')
+  t.match(b.proc.stderr(), /Redis unreachable/, 'a warning says budgets are per process meanwhile')
+})
