@@ -3,6 +3,7 @@
  * and a poll for the spend writer (rows are written in batches off the hot path, so a test waits for them).
  */
 import type { Test } from 'tap'
+import { jsonCall, type JsonReply } from '../helpers/http.js'
 
 export const MASTER = 'sk-master-e2e-1234'
 
@@ -10,20 +11,8 @@ export const MASTER = 'sk-master-e2e-1234'
 export const INPUT_PRICE = 0.001
 export const OUTPUT_PRICE = 0.002
 
-export async function admin(url: string, method: 'GET' | 'POST', path: string, body?: unknown, key = MASTER): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  })
-  const text = await res.text()
-  let parsed: unknown = text
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    /* not JSON: keep the text for the assertion message */
-  }
-  return { status: res.status, body: parsed }
+export function admin(url: string, method: 'GET' | 'POST', path: string, body?: unknown, key = MASTER): Promise<JsonReply> {
+  return jsonCall(url, method, path, body, key)
 }
 
 export async function generateKey(t: Test, url: string, body: Record<string, unknown>): Promise<{ key: string; token: string; body: any }> {

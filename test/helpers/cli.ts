@@ -5,7 +5,6 @@
 import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path, { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,13 +31,7 @@ export interface Proc {
   exited: Promise<Exit>
 }
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as net.AddressInfo).port
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
-}
+export { freePort } from './net.js'
 
 export function spawnProc(t: Test, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(cmd, args, { cwd: ROOT, env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })

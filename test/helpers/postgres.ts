@@ -11,12 +11,12 @@
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { appendFileSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import type { Test } from 'tap'
+import { freePort } from './net.js'
 
 const run = promisify(execFile)
 const AS_ROOT = process.getuid?.() === 0
@@ -41,16 +41,6 @@ export interface TestPostgres {
   pid(): number
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** Run a PostgreSQL binary as the postgres user (runuser when root, as is). */
 function asPostgres(cmd: string, args: string[]) {

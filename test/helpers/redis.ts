@@ -6,10 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { freePort } from './net.js'
+
+export { freePort }
 
 const REDIS_SERVER = '/usr/bin/redis-server'
 /** How long a start may take before the test fails: 10 s. */
@@ -24,16 +27,6 @@ export interface TestRedis {
   pid(): number | undefined
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** True once the server answers PING with PONG. */
 function pong(port: number): Promise<boolean> {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { Store } from '../../core/store.js'
+import { jsonCall } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 
 export const MASTER = 'sk-master-test-key'
@@ -61,22 +62,7 @@ export async function startKeysGateway(t: Test, o: KeysGatewayOptions = {}): Pro
   const server = o.bodyLimit ? `server: { body_limit: ${o.bodyLimit} }\n` : ''
   const gw = await startGateway(t, `${server}pipeline:\n${pipeline}\n${MODELS}`)
   const call: KeysGateway['call'] = async (method, path, body, key = MASTER) => {
-    const headers: Record<string, string> = {}
-    if (key !== null) headers.authorization = `Bearer ${key}`
-    let payload: string | undefined
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json'
-      payload = typeof body === 'string' ? body : JSON.stringify(body)
-    }
-    const res = await fetch(`${gw.url}${path}`, { method, headers, body: payload })
-    const text = await res.text()
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // left as text
-    }
-    return { status: res.status, body: parsed }
+    return jsonCall(gw.url, method, path, body, key)
   }
   return {
     ...gw,
