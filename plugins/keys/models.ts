@@ -9,7 +9,7 @@
  */
 import type { ModelEntry } from '../../core/config/load.js'
 import { GatewayError } from '../../core/errors.js'
-import type { ModelRecord, Store } from '../../core/store.js'
+import type { ModelRecord } from '../../core/store.js'
 import { bodySchema, S } from './input.js'
 import { actor, allRows, conflict, invalid, invalidate, iso, newId, type Api, type Deps } from './shared.js'
 

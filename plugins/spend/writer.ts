@@ -23,14 +23,14 @@
  * in this process). A file claimed by a process that died mid-replay is claimed again and replayed from its start:
  * the rows already written are skipped by the store's request_id check.
  */
-import { appendFile, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises'
-import { createReadStream } from 'node:fs'
+import { appendFile, mkdir, readdir, rename, stat, truncate, unlink } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Logger } from '../../core/logger.js'
 import type { SpendLogRow, Store } from '../../core/store.js'
 import { gatewayError } from '../../core/errors.js'
+import { alive, countLines, isMissing, readBatch, type SpoolFile } from './spool.js'
 
 export interface SpendWriterOptions {
   /** Only writeSpend is used; any Store fits. */
@@ -86,8 +86,6 @@ const RETRY_CAP_MS = 10_000 // 10 s
 const DEFAULT_CLOSE_DEADLINE_MS = 5_000 // 5 s
 /** Compact the memory queue once this many written rows sit at its front (and they are at least half of it). */
 const COMPACT_AT = 4096 // rows
-const READ_CHUNK_BYTES = 256 * 1024 // 256 KiB
-const NEWLINE = 0x0a
 const SPOOL_EXT = '.jsonl'
 
 /** Spool files a live writer in this process holds: its live spool and the files it is replaying. */
@@ -97,89 +95,12 @@ const held = new Set<string>()
 const ABANDONED = new Error('spend write abandoned at the close deadline')
 const DEADLINE = new Error('deadline')
 
-interface SpoolFile {
-  path: string
-  /** Byte offset of the first row not yet written. */
-  offset: number
-  /** Rows left to replay (for stats). */
-  remaining: number
-}
-
 function noop(): void {}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
-}
-
-/** Whether a process with this pid exists (EPERM: it exists under another user). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** Rows in a spool file: one per line; a last line without its newline (a crash mid-append) counts too. */
-async function countLines(path: string): Promise<number> {
-  let n = 0
-  let last = NEWLINE
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) n++
-    if (chunk.length) last = chunk[chunk.length - 1]!
-  }
-  return last === NEWLINE ? n : n + 1
-}
-
-/**
- * Up to `max` lines from byte `offset` of a spool file: the rows, the count of unreadable lines, and the offset after
- * the last line consumed. Nothing left when both counts are 0.
- */
-async function readBatch(path: string, offset: number, max: number): Promise<{ rows: SpendLogRow[]; bad: number; next: number }> {
-  const fh = await open(path, 'r')
-  try {
-    const rows: SpendLogRow[] = []
-    let bad = 0
-    let base = offset // file offset of data[0]
-    let data = Buffer.alloc(0)
-    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES)
-    while (rows.length + bad < max) {
-      const { bytesRead } = await fh.read(chunk, 0, READ_CHUNK_BYTES, base + data.length)
-      const eof = bytesRead === 0
-      // Copy: `chunk` is reused by the next read.
-      data = Buffer.concat([data, chunk.subarray(0, bytesRead)])
-      let start = 0
-      while (rows.length + bad < max) {
-        let end = data.indexOf(NEWLINE, start)
-        if (end === -1) {
-          if (!eof || start === data.length) break
-          end = data.length // a last line without its newline
-        }
-        const line = data.toString('utf8', start, end).trim()
-        start = Math.min(end + 1, data.length)
-        if (!line) continue
-        try {
-          const row = JSON.parse(line) as SpendLogRow
-          if (row && typeof row === 'object' && typeof row.request_id === 'string') rows.push(row)
-          else bad++
-        } catch {
-          bad++ // a line cut short by a crash mid-append
-        }
-      }
-      data = data.subarray(start)
-      base += start
-      if (eof) break
-    }
-    return { rows, bad, next: base }
-  } finally {
-    await fh.close()
-  }
-}
 
 /**
  * Resolve `p`, or reject with DEADLINE once `left()` (time left on the writer's clock) reaches 0. Checked on a timer
