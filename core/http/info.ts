@@ -6,6 +6,7 @@
  */
 import type { AwilixContainer } from 'awilix'
 import type { Cradle } from '../container.js'
+import type { Store } from '../store.js'
 import { gatewayError } from '../errors.js'
 import type { AttemptHandler } from '../pipeline.js'
 import { beginRequest } from '../request.js'
@@ -83,6 +84,19 @@ const HEALTH_BODIES: Record<string, { op: Operation; body: Record<string, unknow
   embedding: { op: 'embeddings', body: { input: 'ping' } },
 }
 
+/** 'connected', or 'disconnected' when the store does not answer a trivial query within 1 s. */
+async function pingStore(store: Store): Promise<'connected' | 'disconnected'> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([store.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 1000)))])
+    return 'connected'
+  } catch {
+    return 'disconnected'
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export function infoRoutes(cradle: Cradle, deps: InfoDeps): RouteDef[] {
   const { models, logger } = cradle
 
@@ -115,11 +129,14 @@ export function infoRoutes(cradle: Cradle, deps: InfoDeps): RouteDef[] {
     method: 'GET', path: '/health/readiness', kind: 'other', public: true,
     handler: async function readiness(ctx) {
       const draining = deps.isDraining()
-      ctx.status = draining ? 503 : 200
+      // As LiteLLM: with a database configured, readiness checks it and answers 503 while it cannot be reached.
+      const db = cradle.store ? await pingStore(cradle.store) : 'Not connected'
+      const unhealthy = db === 'disconnected'
+      ctx.status = draining || unhealthy ? 503 : 200
       ctx.body = {
-        status: draining ? 'draining' : 'healthy',
-        db: 'Not connected',
-        cache: null,
+        status: draining ? 'draining' : unhealthy ? 'unhealthy' : 'healthy',
+        db,
+        cache: cradle.redis ? 'redis' : null,
         litellm_version: deps.version,
         success_callbacks: [],
         last_updated: new Date().toISOString(),

@@ -121,11 +121,23 @@ t.test('a PostgreSQL restart under load loses no spend row', async (t) => {
     }
   })()
   await new Promise((r) => setTimeout(r, 500))
-  await pg.restart()
+  const readiness = { status: 0, body: {} as any }
+  await pg.restart({
+    whileDown: async () => {
+      // Readiness says so while the database is down (LiteLLM answers 503 then too); calls go on meanwhile.
+      const r = await fetch(`${b.url}/health/readiness`)
+      readiness.status = r.status
+      readiness.body = await r.json()
+      await new Promise((r) => setTimeout(r, 300))
+    },
+  })
   await new Promise((r) => setTimeout(r, 500))
   stop = true
   await load
   t.ok(served > 10, `${served} calls served around the restart`)
+  t.same([readiness.status, readiness.body.db], [503, 'disconnected'], 'readiness 503 while the database was down')
+  const back = await fetch(`${b.url}/health/readiness`)
+  t.same([back.status, ((await back.json()) as any).db], [200, 'connected'], 'and 200 once it is back')
   const rows = await eventually(async () => {
     const r = await admin(b.url, 'GET', `/spend/logs?api_key=${k.token}&limit=10000`)
     const list = Array.isArray(r.body) ? r.body : r.body?.data

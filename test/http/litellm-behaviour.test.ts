@@ -120,7 +120,7 @@ t.test('readiness carries LiteLLM fields; /health checks each deployment; /route
   t.equal(ready.status, 'healthy')
   t.match(ready.litellm_version, /^\d+\.\d+\.\d+/)
   t.same(ready.success_callbacks, [])
-  t.equal(ready.db, 'Not connected')
+  t.equal(ready.db, 'connected', 'the default chain has the embedded store')
   t.ok('cache' in ready)
 
   const health = (await (await fetch(`${gw.url}/health`)).json()) as Record<string, any>
