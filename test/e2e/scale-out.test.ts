@@ -193,3 +193,25 @@ t.test('Redis down: calls are still served and charged; budgets fall back to eac
   t.ok(spend.v > 0, 'every call charged in the database')
   t.match(b.proc.stderr(), /Redis unreachable/, 'a warning says budgets are per process meanwhile')
 })
+
+t.test('two processes on one machine share one SQLite file: a key made through one works through the other', async (t) => {
+  const sqliteDir = mkdtempSync(join(tmpdir(), 'sy-sqlite-shared-'))
+  const cfg = join(sqliteDir, 'config.yaml')
+  writeFileSync(cfg, `general_settings:\n  master_key: ${MASTER}\nmodel_list:\n${deployment('gpt-4o-mini', fast.url)}`)
+  const start = async () => {
+    const port = await freePort()
+    const proc = spawnProc(t, process.execPath, [CLI, '--config', cfg, '--port', String(port), '--host', '127.0.0.1'], { SWITCHYARD_DATA_DIR: sqliteDir })
+    return { proc, url: await waitListening(proc) }
+  }
+  const [one, two] = await Promise.all([start(), start()])
+  const k = await generateKey(t, one.url, { key_alias: 'shared-file' })
+  t.equal(await chat(two.url, k.key), 'ok', 'the other process finds the key in the shared file at once')
+  const info = await eventually(async () => {
+    const r = await admin(one.url, 'GET', `/key/info?key=${k.token}`)
+    return r.body.info.spend > 0 ? r.body.info : undefined
+  }, 10_000, 'the spend written by the other process')
+  t.ok(Math.abs(info.spend - COST) < 1e-9, 'and its spend, written by the other process, is read by the first')
+  for (const p of [one, two]) p.proc.child.kill('SIGTERM')
+  for (const p of [one, two]) t.equal((await p.proc.exited).code, 0)
+  for (const p of [one, two, a, b]) t.notOk(p.proc.stderr().includes(k.key), 'no gateway process ever logged a key')
+})
