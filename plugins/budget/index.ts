@@ -75,12 +75,16 @@ function createBudget(cradle: Cradle, options: Options) {
   const { logger, events, models, clock } = cradle
   const store = cradle.store
   const pricing = cradle.pricing
-  const local = createLocalLedger({ leaseMs: options.lease_ms, now: () => clock.now() })
+  const newLocal = () => createLocalLedger({ leaseMs: options.lease_ms, now: () => clock.now() })
+  let local = newLocal()
   const shared: Ledger | null = cradle.redis ? createRedisLedger({ redis: cradle.redis, leaseMs: options.lease_ms, now: () => clock.now() }) : null
   const budgetRows = store ? budgetRowCache(store) : null
   // Costs settled on the local ledger while Redis was down, charged to Redis once it answers again.
   const pending: Array<{ limits: BudgetLimit[]; cost: number }> = []
   let sharedDown = false
+  /** Redis answered since the local ledger was made: the next outage starts from a fresh one. */
+  let usedShared = false
+  let failedBefore = false
 
   events.on('invalidate', ({ kind, id }) => {
     if (kind === 'budget') budgetRows?.delete(id)
@@ -109,12 +113,24 @@ function createBudget(cradle: Cradle, options: Options) {
     if (shared && !sharedDown) {
       try {
         const r = await shared.reserve(limits, amount, need(amount))
+        usedShared = true
         if (pending.length) void replayPending()
         return { r, on: shared }
       } catch (err) {
         if (!(err instanceof LedgerUnavailableError)) throw err
         sharedDown = true
-        logger.warn('budget: Redis unreachable, admitting on this replica\'s own ledger until it is back', { cause: err.message })
+        // The start of an outage (Redis answered since the last one, or never failed before): say so once, and start
+        // a fresh local ledger, seeded from the stored spend: one left from an earlier outage would hold stale spend
+        // (everything charged through Redis since). The old one lives on for its reservations, then closes. While
+        // the outage lasts, Redis is retried every second and the same local ledger is used.
+        if (usedShared || !failedBefore) {
+          logger.warn('budget: Redis unreachable, admitting on this replica\'s own ledger until it is back', { cause: err.message })
+          usedShared = false
+          failedBefore = true
+          const old = local
+          local = newLocal()
+          setTimeout(() => void old.close(), options.lease_ms * 2).unref()
+        }
         setTimeout(() => (sharedDown = false), 1000).unref() // try Redis again after 1 s
       }
     }
@@ -142,7 +158,9 @@ function createBudget(cradle: Cradle, options: Options) {
       }
       softAlerts(p, states, cost)
     } catch (err) {
-      // The lease expires on its own; the spend row (written by the spend plugin) still has the cost.
+      // The reservation expires with its lease; the cost is charged to the shared ledger once Redis answers again
+      // (a reply lost after Redis applied it charges twice: an over-count, never a budget passed).
+      if (on === shared && cost > 0) pending.push({ limits, cost })
       logger.warn('budget: settlement failed; the reservation will expire with its lease', { cause: (err as Error).message })
     }
   }
