@@ -4,11 +4,9 @@
  * (/spend/logs, /global/spend/*) from the store's spend rows.
  */
 import t from 'tap'
-import { createHash } from 'node:crypto'
 import type { SpendLogRow } from '../../core/store.js'
 import { startKeysGateway, tempDb, type KeysGateway } from './keys-harness.js'
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 
 function chat(gw: KeysGateway, model: string) {
   return gw.post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] })
