@@ -100,6 +100,8 @@ export interface CoreState {
   numRetries: number | null
   /** Retries the attempt chain allowed for this request (set by a retry plugin; 0 without one). */
   maxRetries: number
+  /** Fallback model groups tried after the requested one failed (set by a fallback plugin; 0 without one). */
+  fallbacks: number
   timings: Record<string, number>
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
@@ -143,6 +145,7 @@ export function createState(
     outputChars: 0,
     numRetries: null,
     maxRetries: 0,
+    fallbacks: 0,
     timings: {},
     signal,
     done,

@@ -111,6 +111,7 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     res.setHeader('x-litellm-version', deps.version)
     res.setHeader('x-litellm-attempted-retries', String(retries))
     res.setHeader('x-litellm-max-retries', String(state.maxRetries))
+    res.setHeader('x-litellm-attempted-fallbacks', String(state.fallbacks))
     res.setHeader('x-litellm-timeout', state.stream ? h.streamTimeout : h.timeout)
     if (h.base) res.setHeader('x-litellm-model-api-base', h.base)
   }

@@ -73,7 +73,8 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
 
 /** Response headers a browser client may read: the request id and LiteLLM's call headers. */
 const EXPOSED_HEADERS = 'x-request-id, x-litellm-call-id, x-litellm-model-id, x-litellm-model-api-base, x-litellm-version, ' +
-  'x-litellm-attempted-retries, x-litellm-max-retries, x-litellm-timeout, x-litellm-response-cost, retry-after'
+  'x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-max-retries, x-litellm-timeout, x-litellm-response-cost, ' +
+  'x-litellm-key-spend, x-litellm-key-max-budget, retry-after'
 
 /**
  * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
