@@ -10,9 +10,12 @@ import stateRedis from './state-redis/index.js'
 import keys from './keys/index.js'
 import budget from './budget/index.js'
 import spend from './spend/index.js'
+import cooldown from './cooldown/index.js'
+import fallback from './fallback/index.js'
+import rateLimit from './rate-limit/index.js'
 
-export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit }
 
 export const bundledPlugins: readonly GatewayPlugin<any>[] = [
-  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend,
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit,
 ]

@@ -26,13 +26,14 @@ import { gatewayError } from '../errors.js'
 
 /**
  * The request chain a config gets when it names none: a store (embedded SQLite, or PostgreSQL when a database_url
- * is set), Redis for shared counters when one is configured, then auth, the management API, spend logs (before budgets, so a refused call is logged too), budgets and
- * the router.
+ * is set), Redis for shared counters when one is configured, then auth, the management API, spend logs (first, so a
+ * call refused for rate or budget is logged too), rate limits, budgets and the router.
  */
 export function defaultPipeline(store: 'store-sqlite' | 'store-postgres', redis: boolean): string[] {
-  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'budget', 'router']
+  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'budget', 'router']
 }
-export const DEFAULT_UPSTREAM = ['retry'] as const
+/** The attempt chain a config gets when it names none: fallback groups outermost, cooldowns, then retries. */
+export const DEFAULT_UPSTREAM = ['fallback', 'cooldown', 'retry'] as const
 
 /** Switchyard's own top-level keys. */
 export const NATIVE_TOP_LEVEL: ReadonlySet<string> = new Set(['server', 'pipeline', 'upstream', 'plugins', 'model_list', 'settings'])
@@ -44,14 +45,33 @@ export const REQUEST_DEFAULT_KEYS: ReadonlySet<string> = new Set([
   'top_logprobs', 'logit_bias', 'reasoning_effort', 'service_tier', 'dimensions', 'encoding_format',
 ])
 
+/**
+ * Cooldown, fallback and retry-policy keys, read from router_settings first, then litellm_settings (LiteLLM takes
+ * them in both): key -> [plugin, option].
+ */
+const RELIABILITY: Readonly<Record<string, readonly [plugin: string, option: string]>> = {
+  allowed_fails: ['cooldown', 'allowed_fails'],
+  cooldown_time: ['cooldown', 'cooldown_time'],
+  disable_cooldowns: ['cooldown', 'disabled'],
+  fallbacks: ['fallback', 'fallbacks'],
+  default_fallbacks: ['fallback', 'default_fallbacks'],
+  context_window_fallbacks: ['fallback', 'context_window_fallbacks'],
+  content_policy_fallbacks: ['fallback', 'content_policy_fallbacks'],
+  max_fallbacks: ['fallback', 'max_fallbacks'],
+  retry_policy: ['retry', 'retry_policy'],
+  model_group_retry_policy: ['retry', 'model_group_retry_policy'],
+}
+const RELIABILITY_KEYS = Object.keys(RELIABILITY)
+
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
 export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
     'database_connection_pool_limit', 'store_model_in_db', 'budget_mode']),
-  litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget']),
+  litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
+    ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
-    'redis_password', 'redis_url']),
+    'redis_password', 'redis_url', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -129,6 +149,13 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   // LiteLLM also takes the master key from LITELLM_MASTER_KEY when the config has none.
   set('auth', 'master_key', general.master_key ?? (env.LITELLM_MASTER_KEY || undefined))
   set('retry', 'num_retries', router.num_retries ?? litellm.num_retries)
+  for (const [key, [plugin, option]] of Object.entries(RELIABILITY)) {
+    if (key === 'disable_cooldowns') continue
+    set(plugin, option, router[key] ?? litellm[key])
+  }
+  // LiteLLM cools by failure count only once allowed_fails is set explicitly (no instant cooldown on 429/401/404).
+  if ((router.allowed_fails ?? litellm.allowed_fails) !== undefined) set('cooldown', 'cool_at_once', [])
+  const noCooldowns = (router.disable_cooldowns ?? litellm.disable_cooldowns) === true
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {
     if (STRATEGIES.has(strategy)) set('router', 'routing_strategy', strategy)
@@ -167,11 +194,11 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   const redis = router.redis_url !== undefined || router.redis_host !== undefined
 
   if (input.pipeline === undefined) config.pipeline = defaultPipeline(databaseUrl ? 'store-postgres' : 'store-sqlite', redis)
-  if (input.upstream === undefined) config.upstream = [...DEFAULT_UPSTREAM]
+  if (input.upstream === undefined) config.upstream = DEFAULT_UPSTREAM.filter((p) => !(noCooldowns && p === 'cooldown'))
   if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')
   }
-  for (const plugin of ['retry', 'router'] as const) {
+  for (const plugin of ['retry', 'router', 'cooldown', 'fallback'] as const) {
     if (pluginDefaults[plugin] && !namesPlugin(config.pipeline, plugin) && !namesPlugin(config.upstream, plugin)) {
       warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
     }

@@ -30,7 +30,7 @@ type Scripted = Redis & {
 }
 
 export function redisCooldowns(redis: Redis, local: CooldownStore, p: CooldownParams, logger: Logger): CooldownStore {
-  if (!(redis as Partial<Scripted>).syCooldownFail) redis.defineCommand('syCooldownFail', { numberOfKeys: 2, lua: FAIL })
+  if (!(redis as unknown as Partial<Scripted>).syCooldownFail) redis.defineCommand('syCooldownFail', { numberOfKeys: 2, lua: FAIL })
   const r = redis as Scripted
   let down = false
   function failed(err: unknown): void {
