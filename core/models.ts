@@ -101,6 +101,7 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
     maxRetries: num(p.max_retries),
     rpm: num(p.rpm),
     tpm: num(p.tpm),
+    maxParallelRequests: num(p.max_parallel_requests) ?? num(info.max_parallel_requests),
     weight: num(p.weight) ?? 1,
     order: num(p.order),
     inputCostPerToken: num(p.input_cost_per_token) ?? num(info.input_cost_per_token),

@@ -13,9 +13,10 @@ import spend from './spend/index.js'
 import cooldown from './cooldown/index.js'
 import fallback from './fallback/index.js'
 import rateLimit from './rate-limit/index.js'
+import priorityQueue from './priority-queue/index.js'
 
-export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue }
 
 export const bundledPlugins: readonly GatewayPlugin<any>[] = [
-  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit,
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue,
 ]

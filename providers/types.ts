@@ -35,6 +35,8 @@ export interface Target {
   readonly maxRetries?: number | undefined
   readonly rpm?: number | undefined
   readonly tpm?: number | undefined
+  /** Calls this deployment takes at once (litellm_params.max_parallel_requests): the priority queue's capacity. */
+  readonly maxParallelRequests?: number | undefined
   readonly weight: number
   readonly order?: number | undefined
   readonly inputCostPerToken?: number | undefined

@@ -27,10 +27,11 @@ import { gatewayError } from '../errors.js'
 /**
  * The request chain a config gets when it names none: a store (embedded SQLite, or PostgreSQL when a database_url
  * is set), Redis for shared counters when one is configured, then auth, the management API, spend logs (first, so a
- * call refused for rate or budget is logged too), rate limits, budgets and the router.
+ * call refused for rate or budget is logged too), rate limits, the priority queue (before budgets: a waiting call
+ * holds no money), budgets and the router.
  */
 export function defaultPipeline(store: 'store-sqlite' | 'store-postgres', redis: boolean): string[] {
-  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'budget', 'router']
+  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router']
 }
 /** The attempt chain a config gets when it names none: fallback groups outermost, cooldowns, then retries. */
 export const DEFAULT_UPSTREAM = ['fallback', 'cooldown', 'retry'] as const
@@ -69,7 +70,7 @@ export const LITELLM_ACTED_ON = {
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
     'database_connection_pool_limit', 'store_model_in_db', 'budget_mode']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
-    ...RELIABILITY_KEYS]),
+    'priority_reservation', 'priority_reservation_settings', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
     'redis_password', 'redis_url', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
@@ -77,7 +78,7 @@ export const LITELLM_ACTED_ON = {
   litellm_params: new Set([
     'model', 'api_base', 'base_url', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm',
     'weight', 'order', 'timeout', 'stream_timeout', 'max_retries', 'num_retries', 'input_cost_per_token',
-    'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers',
+    'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers', 'max_parallel_requests',
   ]),
   /** `mode` picks the call /health makes (chat, completion, embedding) and shows in /model_group/info. */
   model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token', 'mode']),
@@ -156,6 +157,8 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   // LiteLLM cools by failure count only once allowed_fails is set explicitly (no instant cooldown on 429/401/404).
   if ((router.allowed_fails ?? litellm.allowed_fails) !== undefined) set('cooldown', 'cool_at_once', [])
   const noCooldowns = (router.disable_cooldowns ?? litellm.disable_cooldowns) === true
+  set('priority-queue', 'priority_reservation', litellm.priority_reservation)
+  set('priority-queue', 'saturation_threshold', obj(litellm.priority_reservation_settings).saturation_threshold)
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {
     if (STRATEGIES.has(strategy)) set('router', 'routing_strategy', strategy)
@@ -198,7 +201,7 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')
   }
-  for (const plugin of ['retry', 'router', 'cooldown', 'fallback'] as const) {
+  for (const plugin of ['retry', 'router', 'cooldown', 'fallback', 'priority-queue'] as const) {
     if (pluginDefaults[plugin] && !namesPlugin(config.pipeline, plugin) && !namesPlugin(config.upstream, plugin)) {
       warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
     }

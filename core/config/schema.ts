@@ -28,6 +28,7 @@ export const modelEntrySchema = {
         custom_llm_provider: { type: ['string', 'null'] },
         rpm: { type: ['integer', 'null'], minimum: 0 },
         tpm: { type: ['integer', 'null'], minimum: 0 },
+        max_parallel_requests: { type: ['integer', 'null'], minimum: 1 },
         weight: { type: ['number', 'null'], minimum: 0 },
         order: { type: ['integer', 'null'] },
         timeout: { type: ['number', 'null'], exclusiveMinimum: 0 },
