@@ -120,6 +120,25 @@ export function withTimeouts(target: Target, timeoutMs: number, streamTimeoutMs:
   return Object.freeze({ ...target, timeoutMs, streamTimeoutMs })
 }
 
+/** Timeouts a request asked for (body `timeout` / `stream_timeout` or LiteLLM's headers), seconds. */
+export interface RequestTimeouts {
+  timeout?: number | undefined
+  streamTimeout?: number | undefined
+}
+
+/**
+ * A request's own timeouts over its deployments' (per phase, as deployment timeouts are): the requested group's
+ * targets, and any fallback group's, get the same. A stream without its own stream timeout takes the request's
+ * timeout.
+ */
+export function withRequestTimeouts(targets: Target[], rt: RequestTimeouts | null): Target[] {
+  if (!rt || (rt.timeout === undefined && rt.streamTimeout === undefined)) return targets
+  const { timeout, streamTimeout } = rt
+  return targets.map((t) => withTimeouts(t,
+    timeout !== undefined ? timeout * 1000 : t.timeoutMs,
+    streamTimeout !== undefined ? streamTimeout * 1000 : timeout !== undefined ? timeout * 1000 : t.streamTimeoutMs))
+}
+
 function providerWarning(entry: ModelEntry, target: Target, providers: ProviderRegistry): string | undefined {
   if (providers.get(target.provider)) return undefined
   if (providers.isPending(target.provider)) {

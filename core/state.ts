@@ -12,6 +12,7 @@ import type { AwilixContainer } from 'awilix'
 import type { GatewayError } from './errors.js'
 import type { Operation, Usage } from './openai/types.js'
 import type { Target } from '../providers/types.js'
+import type { RequestTimeouts } from './models.js'
 import type { Cradle } from './container.js'
 import type { EndUserRecord, KeyRecord, TeamRecord, UserRecord, UserRole } from './store.js'
 
@@ -102,6 +103,8 @@ export interface CoreState {
   maxRetries: number
   /** Fallback model groups tried after the requested one failed (set by a fallback plugin; 0 without one). */
   fallbacks: number
+  /** Timeouts the request itself asked for (seconds); applied to every group it is sent to, fallbacks too. */
+  requestTimeouts: RequestTimeouts | null
   timings: Record<string, number>
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
@@ -146,6 +149,7 @@ export function createState(
     numRetries: null,
     maxRetries: 0,
     fallbacks: 0,
+    requestTimeouts: null,
     timings: {},
     signal,
     done,

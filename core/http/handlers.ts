@@ -20,7 +20,7 @@ import { formatCost } from '../cost.js'
 import type { Pricing } from '../pricing/index.js'
 import { promptTokensEstimate } from '../pricing/budget.js'
 import { infoRoutes, type InfoDeps } from './info.js'
-import { withTimeouts } from '../models.js'
+import { withRequestTimeouts, type RequestTimeouts } from '../models.js'
 import { modelAllowed } from '../access.js'
 import type { Principal } from '../state.js'
 
@@ -69,17 +69,14 @@ function seconds(v: unknown, param: string): number | undefined {
 
 /**
  * Per-request timeouts (body `timeout` / `stream_timeout`, headers `x-litellm-timeout` / `x-litellm-stream-timeout`)
- * replace the deployments' own for this request. They apply per phase, as deployment timeouts do.
+ * replace the deployments' own for this request, fallback groups included (state.requestTimeouts).
  */
-function withRequestTimeouts(ctx: GatewayContext, targets: Target[]): Target[] {
+function requestTimeouts(ctx: GatewayContext): RequestTimeouts | null {
   const body = ctx.state.body!
   const headers = ctx.req.headers
   const timeout = seconds(body.timeout ?? headers['x-litellm-timeout'], 'timeout')
   const streamTimeout = seconds(body.stream_timeout ?? headers['x-litellm-stream-timeout'], 'stream_timeout')
-  if (timeout === undefined && streamTimeout === undefined) return targets
-  return targets.map((t) => withTimeouts(t,
-    timeout !== undefined ? timeout * 1000 : t.timeoutMs,
-    streamTimeout !== undefined ? streamTimeout * 1000 : timeout !== undefined ? timeout * 1000 : t.streamTimeoutMs))
+  return timeout === undefined && streamTimeout === undefined ? null : { timeout, streamTimeout }
 }
 
 export interface TerminalDeps {
@@ -118,7 +115,8 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
   return async function callModel(ctx: GatewayContext) {
     const state = ctx.state
     if (state.targets.length === 0) state.targets = models.resolve(state.model)
-    state.targets = withRequestTimeouts(ctx, state.targets)
+    state.requestTimeouts = requestTimeouts(ctx)
+    state.targets = withRequestTimeouts(state.targets, state.requestTimeouts)
     const target = state.targets[0]
     if (!target) throw gatewayError('GW_ERR_NO_DEPLOYMENT', `No deployment available for model ${state.model}`)
     let result

@@ -16,10 +16,12 @@
  * A stream falls back only before its first byte reached the client: dispatch primes streams, so a failure before
  * the first event is a thrown attempt, and a later one is not seen here. A body's `disable_fallbacks: true` turns
  * it off for that request. At most `max_fallbacks` groups are tried (LiteLLM default 5); the last error is returned.
+ * The request's own timeouts (`timeout`, `stream_timeout`) hold for the fallback groups too.
  */
 import { definePlugin } from '../../core/plugin.js'
 import { GatewayError } from '../../core/errors.js'
 import type { Attempt } from '../../core/pipeline.js'
+import { withRequestTimeouts } from '../../core/models.js'
 
 type GroupMap = Array<Record<string, string[]>>
 
@@ -101,6 +103,7 @@ export default definePlugin<FallbackOptions>({
             continue
           }
           if (targets.length === 0) continue
+          targets = withRequestTimeouts(targets, state.requestTimeouts)
           state.targets = targets
           state.fallbacks++
           const cause = last as GatewayError

@@ -9,7 +9,7 @@ import t from 'tap'
 import OpenAI from 'openai'
 import fallback from '../../plugins/fallback/index.js'
 import { startGateway } from '../helpers/gateway.js'
-import { defaultChat, errorReply, sequence, startUpstream } from '../helpers/upstream.js'
+import { defaultChat, delay, errorReply, sequence, startUpstream } from '../helpers/upstream.js'
 
 const primary = await startUpstream(t)
 const backup = await startUpstream(t)
@@ -138,4 +138,18 @@ t.test('retries then success inside the group: no fallback', async (t) => {
   t.equal(response.headers.get('x-litellm-model-id'), 'primary-gpt4')
   t.equal(response.headers.get('x-litellm-attempted-retries'), '1')
   t.equal(response.headers.get('x-litellm-attempted-fallbacks'), '0')
+})
+
+t.test("the request's own timeout holds for the fallback group too", async (t) => {
+  primary.on('chat', errorReply(500, { message: 'primary down' }))
+  backup.on('chat', delay(3000, defaultChat()))
+  t.teardown(() => {
+    primary.on('chat', defaultChat())
+    backup.on('chat', defaultChat())
+  })
+  const started = Date.now()
+  const err = await chat('gpt-4', { timeout: 0.3 }).catch((e) => e)
+  const took = Date.now() - started
+  t.equal(err?.status, 408, `the slow fallback deployment timed out (${err?.status} ${err?.message})`)
+  t.ok(took < 2500, `after the request's 0.3 s, not the deployment's 600 s (${took} ms)`)
 })
