@@ -13,6 +13,7 @@ import { tempDb } from './keys-harness.js'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import priorityQueue from '../../plugins/priority-queue/index.js'
 import { CapacityGate, WaiterHeap, type Waiter } from '../../plugins/priority-queue/queue.js'
+import { refused } from '../helpers/assert.js'
 
 const MASTER = 'sk-master-pq-1234'
 const HOLD_MS = 100
@@ -128,17 +129,6 @@ async function untilStatus(gw: TestGateway, model: string, ok: (s: any) => boole
   }
 }
 
-/** The 429 a call got, or a test failure when it succeeded. */
-async function refused(t: Test, p: Promise<unknown>, what: string): Promise<any> {
-  try {
-    await p
-  } catch (e: any) {
-    t.equal(e?.status, 429, `${what}: 429`)
-    return e
-  }
-  t.fail(`${what}: succeeded, expected 429`)
-  return null
-}
 
 t.test('the heap orders by priority then arrival and removes any waiter', async (t) => {
   const heap = new WaiterHeap()

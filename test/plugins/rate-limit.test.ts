@@ -3,7 +3,7 @@
  * called through the official openai client with keys made by /key/generate. Time is a fake clock handed to the
  * gateway, so "the next minute" is a clock step, not a sleep.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import OpenAI from 'openai'
 import { startGateway } from '../helpers/gateway.js'
 import { defaultChat, errorReply, startUpstream, type Behaviour, type ReplyContext } from '../helpers/upstream.js'
@@ -11,6 +11,7 @@ import { jsonCall } from '../helpers/http.js'
 import { tempDb } from './keys-harness.js'
 import { promptTokensEstimate } from '../../core/pricing/budget.js'
 import rateLimit from '../../plugins/rate-limit/index.js'
+import { refused } from '../helpers/assert.js'
 
 const MASTER = 'sk-master-rl-1234'
 /** 00:00:05 of some minute: 55 s are left in the window. */
@@ -49,17 +50,6 @@ async function chat(key: string, extra: Record<string, unknown> = {}) {
   return { data: data as any, headers: response.headers }
 }
 
-/** The 429 a call got, or a failure when it was admitted. */
-async function refused(t: Test, p: Promise<unknown>, what: string): Promise<any> {
-  try {
-    await p
-  } catch (e: any) {
-    t.equal(e?.status, 429, `${what}: 429`)
-    return e
-  }
-  t.fail(`${what}: admitted, expected 429`)
-  return null
-}
 
 t.test('rpm_limit 3: three calls, then 429 with retry-after; the next minute admits again', async (t) => {
   const key = await newKey({ rpm_limit: 3 })
