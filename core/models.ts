@@ -233,11 +233,24 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
   wildcards.sort(byPrefixLength)
   const wildcardTargets = new LRUCache<string, Target[]>({ max: 1000 })
   const created = Math.floor(Date.now() / 1000)
+  /**
+   * model_group_alias: alias -> the group it serves, and whether /v1/models lists it. A name that is itself a model
+   * group stays that group (LiteLLM's order too). The upstream model id is always the deployment's own.
+   */
+  const aliases = new Map<string, { group: string; hidden: boolean }>()
+  for (const [alias, v] of Object.entries(config.settings.model_group_alias ?? {})) {
+    aliases.set(alias, typeof v === 'string' ? { group: v, hidden: false } : { group: v.model, hidden: v.hidden === true })
+  }
   let listed: ModelObject[] = []
   function relist(): void {
     listed = [...byName.entries()].map(([id, group]) => ({
       id, object: 'model', created, owned_by: String(group[0]!.modelInfo.owned_by ?? group[0]!.provider),
     }))
+    for (const [alias, a] of aliases) {
+      const group = byName.get(a.group)
+      if (a.hidden || !group || byName.has(alias)) continue
+      listed.push({ id: alias, object: 'model', created, owned_by: String(group[0]!.modelInfo.owned_by ?? group[0]!.provider) })
+    }
   }
   relist()
 
@@ -294,6 +307,21 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     relist()
   }
 
+  /** A group by its own name (no alias), or a wildcard's; `asked` is the name the caller used, for the error. */
+  function resolveGroup(name: string, asked: string): Target[] {
+    const named = byName.get(name)
+    if (named) return named
+    const off = disabled.get(name)
+    // Checked before the wildcards: a disabled deployment must not be replaced by a catch-all's provider.
+    if (off !== undefined) throw disabledError(asked, off)
+    const group = fromWildcard(name)
+    if (!group) {
+      throw gatewayError('GW_ERR_INVALID_MODEL',
+        `Invalid model name passed in model=${asked}. Call \`/v1/models\` to view available models for your key.`, { param: 'model' })
+    }
+    return group
+  }
+
   function refuseConfig(id: string): void {
     if (configIds.has(id)) {
       throw gatewayError('GW_ERR_VALIDATION',
@@ -306,17 +334,11 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     resolve(name) {
       const named = byName.get(name)
       if (named) return named
-      const off = disabled.get(name)
-      // Checked before the wildcards: a disabled deployment must not be replaced by a catch-all's provider.
-      if (off !== undefined) throw disabledError(name, off)
-      const group = fromWildcard(name)
-      if (!group) {
-        throw gatewayError('GW_ERR_INVALID_MODEL',
-          `Invalid model name passed in model=${name}. Call \`/v1/models\` to view available models for your key.`, { param: 'model' })
-      }
-      return group
+      const alias = aliases.get(name)
+      // One hop only (an alias of an alias is not followed: no loops), as LiteLLM resolves one level.
+      return resolveGroup(alias === undefined ? name : alias.group, name)
     },
-    has: (name) => byName.has(name) || disabled.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
+    has: (name) => byName.has(name) || disabled.has(name) || aliases.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
     list: () => listed,
     deployments: () => all,
     warnings,

@@ -105,6 +105,11 @@ export interface CoreState {
   fallbacks: number
   /** Timeouts the request itself asked for (seconds); applied to every group it is sent to, fallbacks too. */
   requestTimeouts: RequestTimeouts | null
+  /**
+   * For one model's call of a request naming several (core/http/multi.ts): its place in the list. Each call has
+   * its own id (`<request id>-<index>`), so logs and spend rows keep one row per call. null = an ordinary request.
+   */
+  batchIndex: number | null
   timings: Record<string, number>
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
@@ -150,6 +155,7 @@ export function createState(
     maxRetries: 0,
     fallbacks: 0,
     requestTimeouts: null,
+    batchIndex: null,
     timings: {},
     signal,
     done,

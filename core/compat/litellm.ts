@@ -11,6 +11,7 @@
  *   router_settings.num_retries            -> retry plugin option num_retries
  *   router_settings.routing_strategy       -> router plugin option routing_strategy
  *   router_settings.timeout/stream_timeout -> settings.request_timeout / settings.stream_timeout
+ *   router_settings.model_group_alias      -> settings.model_group_alias
  *   litellm_settings.set_verbose           -> server.log_level: debug
  *   model_list[].tpm/rpm, litellm_params.base_url/num_retries -> litellm_params.tpm/rpm/api_base/max_retries
  *
@@ -72,7 +73,7 @@ export const LITELLM_ACTED_ON = {
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
     'priority_reservation', 'priority_reservation_settings', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
-    'redis_password', 'redis_url', ...RELIABILITY_KEYS]),
+    'redis_password', 'redis_url', 'model_group_alias', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -170,6 +171,7 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   const timeout = litellm.request_timeout ?? router.timeout
   if (timeout !== undefined && settings.request_timeout === undefined) settings.request_timeout = timeout
   if (router.stream_timeout !== undefined && settings.stream_timeout === undefined) settings.stream_timeout = router.stream_timeout
+  if (router.model_group_alias !== undefined && settings.model_group_alias === undefined) settings.model_group_alias = router.model_group_alias
   config.settings = settings
   const server = { ...obj(input.server) }
   if ((litellm.set_verbose === true || litellm.set_verbose === 'True') && !server.log_level) server.log_level = 'debug'

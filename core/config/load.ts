@@ -62,6 +62,7 @@ export interface Config {
   settings: {
     drop_params: boolean; request_timeout: number; stream_timeout: number
     unpriced_input_cost_per_token: number | null; unpriced_output_cost_per_token: number | null
+    model_group_alias: Record<string, string | { model: string; hidden?: boolean }>
   }
   litellm_settings: Record<string, unknown>
   router_settings: Record<string, unknown>

@@ -104,6 +104,25 @@ export const configSchema = {
          */
         unpriced_input_cost_per_token: { type: ['number', 'null'], minimum: 0, default: null },
         unpriced_output_cost_per_token: { type: ['number', 'null'], minimum: 0, default: null },
+        /**
+         * Other public names for a model group (LiteLLM's router_settings.model_group_alias): alias -> group, or
+         * alias -> { model: group, hidden: true } to serve it without listing it in /v1/models.
+         */
+        model_group_alias: {
+          type: 'object',
+          additionalProperties: {
+            anyOf: [
+              { type: 'string', minLength: 1 },
+              {
+                type: 'object',
+                required: ['model'],
+                additionalProperties: false,
+                properties: { model: { type: 'string', minLength: 1 }, hidden: { type: 'boolean' } },
+              },
+            ],
+          },
+          default: {},
+        },
       },
       default: {},
     },

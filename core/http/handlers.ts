@@ -35,6 +35,10 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     // Azure-style paths carry the deployment in the URL: /openai/deployments/{model}/chat/completions
     const fromPath = (ctx as unknown as { params?: Record<string, string> }).params?.model
     if (fromPath && typeof body.model !== 'string') body.model = fromPath
+    // LiteLLM's batch completions: `model` as a list of names, the same as a comma-separated one (core/http/multi.ts).
+    if (op === 'chat' && Array.isArray(body.model) && body.model.length > 0 && body.model.every((m) => typeof m === 'string' && m !== '')) {
+      body.model = body.model.join(',')
+    }
     validateRequest(op, body)
     const state = ctx.state
     state.kind = op

@@ -13,6 +13,7 @@ import { beginRequest } from '../request.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import { composeRequestChain } from '../pipeline.js'
 import { prepareModelRequest } from './handlers.js'
+import { multiModel } from './multi.js'
 import type { GatewayContext } from './respond.js'
 import type { RouteDef } from './routes.js'
 import type { Operation } from '../openai/types.js'
@@ -53,7 +54,10 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   for (const route of o.routes) {
     const stack: GatewayMiddleware[] = []
     if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining))
-    stack.push(route.public ? route.handler : composeRequestChain(o.middleware, markKind(route)))
+    const chain = route.public ? route.handler : composeRequestChain(o.middleware, markKind(route))
+    // Chat takes several models in one request (LiteLLM's batch completions): each runs the chain on its own.
+    if (route.body && route.kind === 'chat' && !route.public) stack.push(multiModel(chain, o.container, o.logger))
+    stack.push(chain)
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
     for (const p of typeof route.path === 'string' ? [route.path] : route.path) {
       ;(router[method] as (path: string, ...mw: GatewayMiddleware[]) => unknown)(p, ...stack)

@@ -329,7 +329,8 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   const middleware = async function priorityQueue(ctx, next) {
     const state = ctx.state
     if (!MODEL_KINDS.has(state.kind)) return next()
-    const group = state.model
+    // The group's own name: an alias (model_group_alias) shares its group's gate, not a second one beside it.
+    const group = models.resolve(state.model)[0]?.modelName ?? state.model
     const capacity = capacityOf(group)
     if (capacity === Infinity) return next()
     const rank = rankOf(state)

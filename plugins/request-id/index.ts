@@ -29,9 +29,12 @@ export default definePlugin<Options>({
     return function requestId(ctx, next) {
       const incoming = options.trust_incoming ? ctx.get(header) : ''
       if (incoming && VALID_ID.test(incoming)) {
-        ctx.state.requestId = incoming
-        ctx.set('x-request-id', incoming)
-        ctx.set('x-litellm-call-id', incoming)
+        // One call of a several-model request: the caller's id plus its place, so each call keeps its own id.
+        ctx.state.requestId = ctx.state.batchIndex === null ? incoming : `${incoming}-${ctx.state.batchIndex}`
+        if (ctx.state.batchIndex === null) {
+          ctx.set('x-request-id', incoming)
+          ctx.set('x-litellm-call-id', incoming)
+        }
       }
       if (header !== 'x-request-id') ctx.set(header, ctx.state.requestId)
       return next()

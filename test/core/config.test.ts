@@ -44,7 +44,7 @@ model_list:
   t.equal(c.model_list.length, 1)
   t.equal(c.model_list[0]!.litellm_params.model, 'mock/one')
   t.equal(c.model_list[0]!.litellm_params.rpm, 10)
-  t.same(c.settings, { drop_params: false, request_timeout: 600, stream_timeout: 600, unpriced_input_cost_per_token: null, unpriced_output_cost_per_token: null })
+  t.same(c.settings, { drop_params: false, request_timeout: 600, stream_timeout: 600, unpriced_input_cost_per_token: null, unpriced_output_cost_per_token: null, model_group_alias: {} })
   t.same(c.warnings, [], 'a clean config warns about nothing')
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.server) && Object.isFrozen(c.model_list[0]!.litellm_params), 'deeply frozen')
 })
