@@ -117,7 +117,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const cradle = container.cradle
   const { middleware, interceptors } = buildChains(loaded, cradle)
   const dispatch = recordAttempts(createDispatch({ dispatcher, providers, logger, maxConnections }), logger)
-  const attempt = composeAttemptChain(interceptors, dispatch)
+  // A group the router's pre-call checks emptied fails here, in the attempt chain, so fallback plugins still act on it.
+  const attempt = composeAttemptChain(interceptors, (a) =>
+    a.state.routeError !== null && a.state.fallbacks === 0 ? Promise.reject(a.state.routeError) : dispatch(a))
 
   const inFlight: InFlight = { draining: false, idle: [], active: new Set() }
   const { registrar, routes } = createRouteList()

@@ -110,6 +110,12 @@ export interface CoreState {
    * its own id (`<request id>-<index>`), so logs and spend rows keep one row per call. null = an ordinary request.
    */
   batchIndex: number | null
+  /**
+   * Set by a router whose pre-call checks left no deployment of the requested group (context window too small,
+   * rpm/tpm used up): the attempt chain's first group then fails with it without a network call, inside the attempt
+   * chain, so fallbacks (context_window_fallbacks, fallbacks) still apply as LiteLLM's do. Fallback groups run.
+   */
+  routeError: GatewayError | null
   timings: Record<string, number>
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
@@ -156,6 +162,7 @@ export function createState(
     fallbacks: 0,
     requestTimeouts: null,
     batchIndex: null,
+    routeError: null,
     timings: {},
     signal,
     done,

@@ -9,7 +9,7 @@
  *   litellm_settings.request_timeout       -> settings.request_timeout (seconds)
  *   litellm_settings.num_retries,
  *   router_settings.num_retries            -> retry plugin option num_retries
- *   router_settings.routing_strategy       -> router plugin option routing_strategy
+ *   router_settings.routing_strategy(_args), enable_pre_call_checks -> router plugin options of the same names
  *   router_settings.timeout/stream_timeout -> settings.request_timeout / settings.stream_timeout
  *   router_settings.model_group_alias      -> settings.model_group_alias
  *   litellm_settings.set_verbose           -> server.log_level: debug
@@ -73,7 +73,7 @@ export const LITELLM_ACTED_ON = {
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
     'priority_reservation', 'priority_reservation_settings', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
-    'redis_password', 'redis_url', 'model_group_alias', ...RELIABILITY_KEYS]),
+    'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -106,7 +106,11 @@ export const LITELLM_REFUSE_TO_BOOT: Readonly<Record<string, string>> = {
 }
 
 /** Routing strategies the router plugin implements; others fall back to simple-shuffle with a warning. */
-const STRATEGIES = new Set(['simple-shuffle'])
+const STRATEGIES = new Set(['simple-shuffle', 'least-busy', 'usage-based-routing-v2', 'latency-based-routing', 'cost-based-routing'])
+/** LiteLLM's older names for a strategy the router implements under its current name. */
+const STRATEGY_ALIASES: Record<string, string> = { 'usage-based-routing': 'usage-based-routing-v2' }
+/** routing_strategy_args the router acts on; others are reported as ignored. */
+const STRATEGY_ARGS = new Set(['lowest_latency_buffer', 'ttl', 'max_latency_list_size'])
 
 /** Deployment credentials that must not fall back to a provider's env vars or public endpoint when they do not resolve. */
 const CREDENTIAL_KEYS = ['api_base', 'base_url', 'api_key'] as const
@@ -162,9 +166,19 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   set('priority-queue', 'saturation_threshold', obj(litellm.priority_reservation_settings).saturation_threshold)
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {
-    if (STRATEGIES.has(strategy)) set('router', 'routing_strategy', strategy)
+    const known = STRATEGY_ALIASES[strategy] ?? strategy
+    if (STRATEGIES.has(known)) set('router', 'routing_strategy', known)
     else ignored.push(`router_settings.routing_strategy=${strategy} (using simple-shuffle)`)
+    if (known !== strategy && STRATEGIES.has(known)) warnings.push(`router_settings.routing_strategy=${strategy} is served as ${known}`)
   }
+  const strategyArgs = obj(router.routing_strategy_args)
+  const args: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(strategyArgs)) {
+    if (STRATEGY_ARGS.has(k)) args[k] = v
+    else ignored.push(`router_settings.routing_strategy_args.${k}`)
+  }
+  if (Object.keys(args).length) set('router', 'routing_strategy_args', args)
+  set('router', 'enable_pre_call_checks', router.enable_pre_call_checks)
 
   const settings = { ...obj(input.settings) }
   if (litellm.drop_params !== undefined && settings.drop_params === undefined) settings.drop_params = litellm.drop_params
