@@ -208,6 +208,7 @@ function logRequest(logger: Logger, ctx: GatewayContext, aborted: boolean): void
       fields.completionTokens = state.usage.completion_tokens
     }
     if (state.costUsd) fields.costUsd = state.costUsd
+    if (state.timings.queue_ms !== undefined) fields.queueMs = state.timings.queue_ms
   }
   if (state.principal && state.principal.kind !== 'anonymous') fields.principal = state.principal.id
   if (state.error) fields.error = state.error.code

@@ -108,9 +108,25 @@ export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<T
     endTime: new Date().toISOString(),
     status: failed ? 'failure' : 'success',
     request_tags: tags,
-    metadata: outcome.aborted ? { ...metadata, client_aborted: true } : metadata,
+    metadata: rowMetadata(state, outcome, metadata),
     error: error ? `${error.openaiCode ?? error.code}: ${error.message}` : outcome.aborted ? 'client_closed_request' : null,
   }
+}
+
+/**
+ * The request's metadata, plus what the gateway knows about the call: the client went away, and, for a call that
+ * went through the priority queue, its priority and how long it waited (`queue_time_ms`, 0 when admitted at once).
+ */
+function rowMetadata(state: GatewayState, outcome: Outcome, metadata: Record<string, unknown>): Record<string, unknown> {
+  const queued = state.timings.queue_ms
+  if (!outcome.aborted && queued === undefined) return metadata
+  const out: Record<string, unknown> = { ...metadata }
+  if (outcome.aborted) out.client_aborted = true
+  if (queued !== undefined) {
+    out.queue_time_ms = queued
+    if (typeof state.priority === 'number') out.priority = state.priority
+  }
+  return out
 }
 
 /** The deployment's API base without credentials or query (a key in a URL must never reach a log). */

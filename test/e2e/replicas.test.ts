@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { CLI, freePort, spawnProc, waitListening, type Proc } from '../helpers/cli.js'
 import { defaultChat, delay, errorReply, startUpstream, type Behaviour } from '../helpers/upstream.js'
 import { startRedis } from '../helpers/redis.js'
-import { deployment, generateKey, MASTER } from './helpers.js'
+import { admin, deployment, eventually, generateKey, MASTER } from './helpers.js'
 
 /** The capacity-2 group's upstream: counts what it holds at once and keeps each call `holdMs`. */
 const seen = { arrivals: [] as string[], current: 0, max: 0 }
@@ -105,6 +105,16 @@ t.test('priority order holds over both processes (capacity 2 in all)', async (t)
   // The two calls in flight when the high ones came, and at most two more admitted while they were being sent.
   t.ok(highAt.every((i) => i < 8), `the priority-0 calls reached the upstream ahead of the backlog (at ${highAt})`, { arrivals: seen.arrivals })
   t.equal(seen.max, 2, 'the upstream never held more than 2 at once')
+
+  // The log record says how long each call waited and at which priority.
+  const rows = await eventually(async () => {
+    const r = await admin(a.url, 'GET', '/spend/logs')
+    const capped = Array.isArray(r.body) ? r.body.filter((x: any) => x.model_group === 'capped') : []
+    return capped.length >= 16 ? capped : undefined
+  }, 10_000, 'spend rows of the 16 capped calls')
+  t.ok(rows.every((r: any) => typeof r.metadata?.queue_time_ms === 'number'), 'every row has queue_time_ms')
+  t.same([...new Set(rows.map((r: any) => r.metadata.priority))].sort(), [0, 100], 'and the priority it queued at')
+  t.ok(rows.some((r: any) => r.metadata.priority === 100 && r.metadata.queue_time_ms > 500), 'the low backlog waited')
 })
 
 t.test('killing Redis under load loses no call to a 5xx', async (t) => {
