@@ -233,7 +233,7 @@ general_settings:
 litellm_settings:
   success_callback: ["langfuse"]
 router_settings:
-  routing_strategy: latency-based-routing
+  routing_strategy: made-up-routing
 model_list:
   - model_name: m
     litellm_params:
@@ -246,7 +246,7 @@ model_list:
   t.equal(w.length, 1, 'one warning line')
   for (const key of ['guardrails', 'general_settings.alerting', 'litellm_settings.success_callback',
     'model_list[0].litellm_params.made_up_param', 'model_list[0].tpm_limit',
-    'router_settings.routing_strategy=latency-based-routing']) {
+    'router_settings.routing_strategy=made-up-routing']) {
     t.match(w[0]!, key, `names ${key}`)
   }
   t.notMatch(w[0]!, /temperature/, 'request defaults on a deployment are supported')
