@@ -263,3 +263,25 @@ t.test('the default body limit takes a request with a large inline image', async
   })
   t.equal(r.object, 'chat.completion', 'a 4 MB body is accepted (the old 1mb default answered 413)')
 })
+
+t.test('router_settings: strategies, their args, pre-call checks and model_group_alias are mapped; the rest named', async (t) => {
+  const c = parseConfig(`
+router_settings:
+  routing_strategy: usage-based-routing
+  routing_strategy_args: { lowest_latency_buffer: 0.5, ttl: 30, made_up_arg: 1 }
+  enable_pre_call_checks: true
+  model_group_alias: { gpt-4: m, old: { model: m, hidden: true } }
+model_list:
+  - model_name: m
+    litellm_params: { model: mock/x }
+`, { env: env0 })
+  const router = c.pipeline.find((p) => p.name === 'router')
+  t.same(router?.options, {
+    routing_strategy: 'usage-based-routing-v2',
+    routing_strategy_args: { lowest_latency_buffer: 0.5, ttl: 30 },
+    enable_pre_call_checks: true,
+  }, 'the router gets the strategy (v1 name served as v2), its known args and the checks flag')
+  t.ok(c.warnings.some((w) => /usage-based-routing is served as usage-based-routing-v2/.test(w)), 'the renamed strategy is said')
+  t.match(ignoredWarning(c.warnings), 'router_settings.routing_strategy_args.made_up_arg', 'an arg the router does not act on is named')
+  t.same(c.settings.model_group_alias, { 'gpt-4': 'm', old: { model: 'm', hidden: true } })
+})
