@@ -14,7 +14,7 @@
  * it; calls alternate between them.
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/priority.ts [--seconds 8] [--slots 4]
- *     [--service-ms 40] [--load 3] [--route chat|embeddings|both] [--replicas 1|2]
+ *     [--service-ms 40] [--load 3] [--route chat|embeddings|both] [--replicas 1|2] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -154,6 +154,7 @@ async function main(): Promise<void> {
     options: {
       seconds: { type: 'string', default: '8' }, slots: { type: 'string', default: '4' }, 'service-ms': { type: 'string', default: '40' },
       load: { type: 'string', default: '3' }, route: { type: 'string', default: 'both' }, replicas: { type: 'string', default: '1' },
+      'cpu-prof': { type: 'string' },
     },
   })
   const seconds = Number(values.seconds)
@@ -188,7 +189,9 @@ ${redisLine}model_list:
     const urls: string[] = []
     for (let i = 0; i < replicas; i++) {
       const port = await freePort()
-      children.push(await startProc(process.execPath, [path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(port), '--host', '127.0.0.1'],
+      // --cpu-prof DIR writes each gateway's CPU profile there on exit (open it in Chrome DevTools).
+      const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : []
+      children.push(await startProc(process.execPath, [...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(port), '--host', '127.0.0.1'],
         { SWITCHYARD_DATA_DIR: path.join(dir, `gw${i}`) }, /listening/))
       urls.push(`http://127.0.0.1:${port}`)
     }
