@@ -20,6 +20,8 @@ export interface ModelTable {
   /** Every deployment of a public model name, in config order. Throws 400 GW_ERR_INVALID_MODEL, as LiteLLM does. */
   resolve(name: string): Target[]
   has(name: string): boolean
+  /** The group a model_group_alias name stands for; undefined for any other name. */
+  aliasOf(name: string): string | undefined
   /** Public model names for /v1/models (wildcards are not listed). */
   list(): ModelObject[]
   /** All concrete deployments. */
@@ -339,6 +341,8 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
       return resolveGroup(alias === undefined ? name : alias.group, name)
     },
     has: (name) => byName.has(name) || disabled.has(name) || aliases.has(name) || wildcards.some((w) => name.startsWith(w.prefix)),
+    // A config group of the same name wins over an alias (resolve() checks groups first too).
+    aliasOf: (name) => (byName.has(name) ? undefined : aliases.get(name)?.group),
     list: () => listed,
     deployments: () => all,
     warnings,

@@ -255,12 +255,18 @@ export const OPERATION_PATHS: Record<Operation, string[]> = {
 }
 
 /** The models a caller may use: its key's allow-list and its team's (core/access.ts). */
-function visibleModels<M extends { id: string }>(p: Principal | null, all: M[]): M[] {
+function visibleModels<M extends { id: string }>(p: Principal | null, all: M[], aliasOf: (name: string) => string | undefined): M[] {
   if (!p) return all
   const keyList = p.key ? (p.key.models.includes('all-team-models') ? null : p.key.models) : p.models
   const teamList = p.team?.models
   if (!keyList?.length && !teamList?.length) return all
-  return all.filter((m) => modelAllowed(keyList, m.id) && modelAllowed(teamList, m.id))
+  // An alias is visible to whoever may call its group (as plugins/auth lets them call it).
+  const allowed = (list: readonly string[] | null | undefined, id: string) => {
+    if (modelAllowed(list, id)) return true
+    const group = aliasOf(id)
+    return group !== undefined && modelAllowed(list, group)
+  }
+  return all.filter((m) => allowed(keyList, m.id) && allowed(teamList, m.id))
 }
 
 export interface CoreRouteDeps extends InfoDeps, TerminalDeps {}
@@ -274,14 +280,14 @@ export function coreRoutes(cradle: Cradle, attempt: AttemptHandler, deps: CoreRo
   routes.push({
     method: 'GET', path: ['/v1/models', '/models'], kind: 'models',
     handler: async function listModels(ctx) {
-      ctx.body = { object: 'list', data: visibleModels(ctx.state.principal, models.list()) }
+      ctx.body = { object: 'list', data: visibleModels(ctx.state.principal, models.list(), models.aliasOf) }
     },
   })
   routes.push({
     method: 'GET', path: ['/v1/models/*model', '/models/*model'], kind: 'models',
     handler: async function getModel(ctx) {
       const id = (ctx as unknown as { params: { model: string } }).params.model
-      const found = visibleModels(ctx.state.principal, models.list()).find((m) => m.id === id)
+      const found = visibleModels(ctx.state.principal, models.list(), models.aliasOf).find((m) => m.id === id)
       if (!found) throw gatewayError('GW_ERR_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`, { param: 'model' })
       ctx.body = found
     },

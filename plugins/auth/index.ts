@@ -132,7 +132,7 @@ export default definePlugin<Options>({
     const master = options.master_key ? digest(options.master_key) : null
     const statics = options.keys.map((k) => ({ digest: digest(k), principal: { id: digest(k).toString('hex').slice(0, 16), kind: 'key' } as Principal }))
     const open = !master && statics.length === 0
-    const { store, clock } = cradle
+    const { store, clock, models } = cradle
     const caches = store
       ? { key: recordCache(store, 'key', options), team: recordCache(store, 'team', options), user: recordCache(store, 'user', options), end_user: recordCache(store, 'end_user', options) }
       : null
@@ -214,11 +214,14 @@ export default definePlugin<Options>({
     async function modelCall(ctx: GatewayContext, p: Principal): Promise<Principal> {
       const state = ctx.state
       const model = state.model
-      if (p.key && !modelAllowed(p.key.models.includes('all-team-models') ? null : p.key.models, model)) {
+      // An alias (model_group_alias) may be called by whoever may call its group, as well as by its own name.
+      const group = models.aliasOf(model)
+      const allowed = (list: readonly string[] | null | undefined) => modelAllowed(list, model) || (group !== undefined && modelAllowed(list, group))
+      if (p.key && !allowed(p.key.models.includes('all-team-models') ? null : p.key.models)) {
         throw gatewayError('GW_ERR_FORBIDDEN',
           `key not allowed to access model. This key can only access models=${JSON.stringify(p.key.models)}. Tried to access ${model}`, { param: 'model' })
       }
-      if (p.team && !modelAllowed(p.team.models, model)) {
+      if (p.team && !allowed(p.team.models)) {
         throw gatewayError('GW_ERR_FORBIDDEN',
           `team not allowed to access model. This team can only access models=${JSON.stringify(p.team.models)}. Tried to access ${model}`, { param: 'model' })
       }

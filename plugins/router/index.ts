@@ -158,7 +158,7 @@ export default definePlugin<RouterOptions>({
       const state = ctx.state
       if (!isModelCall(state.kind)) return next()
       const allowed = state.principal?.models
-      if (allowed && allowed.length && !allowed.includes(state.model)) {
+      if (allowed && allowed.length && !allowed.includes(state.model) && !allowed.includes(models.aliasOf(state.model) ?? state.model)) {
         throw gatewayError('GW_ERR_FORBIDDEN', `This key is not allowed to call model ${state.model}.`, { param: 'model', openaiCode: 'model_not_allowed' })
       }
       const group = models.resolve(state.model)

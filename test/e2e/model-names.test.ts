@@ -118,3 +118,17 @@ t.test('edge cases: streaming several models is a 400; a configured name with a 
   t.equal(bad.status, 400, 'a list of non-strings is refused')
   t.match(bad.body, { error: { param: 'model' } })
 })
+
+t.test('a key allowed a group may call its aliases and sees them; a key allowed another group may not', async (t) => {
+  const k = await generateKey(t, gw.url, { models: ['gpt-4o'] })
+  const r = await client(k.key).chat.completions.create({ model: 'gpt-4', messages: HI })
+  t.equal(r.model, 'gpt-4o-2024-08-06', 'the alias of an allowed group is allowed')
+  const ids = (await client(k.key).models.list()).data.map((m) => m.id).sort()
+  t.same(ids, ['gpt-4', 'gpt-4o'], 'its /v1/models lists the group and its listed alias')
+  const other = await generateKey(t, gw.url, { models: ['claude'] })
+  const refused = await client(other.key).chat.completions.create({ model: 'gpt-4', messages: HI }).catch((e) => e)
+  t.equal(refused.status, 403, 'a key allowed another group cannot reach it through an alias')
+  const byAlias = await generateKey(t, gw.url, { models: ['claude-x'] })
+  t.equal((await client(byAlias.key).chat.completions.create({ model: 'claude-x', messages: HI })).model, 'claude-upstream',
+    'a key allowed the alias name itself calls it')
+})
