@@ -71,9 +71,10 @@ export const LITELLM_ACTED_ON = {
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
     'database_connection_pool_limit', 'store_model_in_db', 'budget_mode']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
-    'priority_reservation', 'priority_reservation_settings', ...RELIABILITY_KEYS]),
+    'priority_reservation', 'priority_reservation_settings', 'default_priority', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
-    'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', ...RELIABILITY_KEYS]),
+    'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', 'default_priority',
+    'polling_interval', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -163,6 +164,8 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   if ((router.allowed_fails ?? litellm.allowed_fails) !== undefined) set('cooldown', 'cool_at_once', [])
   const noCooldowns = (router.disable_cooldowns ?? litellm.disable_cooldowns) === true
   set('priority-queue', 'priority_reservation', litellm.priority_reservation)
+  set('priority-queue', 'default_priority', router.default_priority ?? litellm.default_priority)
+  // router_settings.polling_interval (LiteLLM's scheduler polls its queue) needs nothing: admission here is event-driven.
   set('priority-queue', 'saturation_threshold', obj(litellm.priority_reservation_settings).saturation_threshold)
   const strategy = router.routing_strategy
   if (typeof strategy === 'string') {

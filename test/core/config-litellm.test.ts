@@ -271,6 +271,8 @@ router_settings:
   routing_strategy_args: { lowest_latency_buffer: 0.5, ttl: 30, made_up_arg: 1 }
   enable_pre_call_checks: true
   model_group_alias: { gpt-4: m, old: { model: m, hidden: true } }
+  default_priority: 50
+  polling_interval: 0.03
 model_list:
   - model_name: m
     litellm_params: { model: mock/x }
@@ -284,4 +286,6 @@ model_list:
   t.ok(c.warnings.some((w) => /usage-based-routing is served as usage-based-routing-v2/.test(w)), 'the renamed strategy is said')
   t.match(ignoredWarning(c.warnings), 'router_settings.routing_strategy_args.made_up_arg', 'an arg the router does not act on is named')
   t.same(c.settings.model_group_alias, { 'gpt-4': 'm', old: { model: 'm', hidden: true } })
+  t.equal(c.pipeline.find((p) => p.name === 'priority-queue')?.options.default_priority, 50, 'default_priority -> priority-queue')
+  t.notMatch(ignoredWarning(c.warnings), 'polling_interval', 'polling_interval is accepted (nothing polls)')
 })
