@@ -137,6 +137,8 @@ export function infoRoutes(cradle: Cradle, deps: InfoDeps): RouteDef[] {
         status: draining ? 'draining' : unhealthy ? 'unhealthy' : 'healthy',
         db,
         cache: cradle.redis ? 'redis' : null,
+        // Redis down does not make the gateway unready: every plugin falls back to in-process state meanwhile.
+        ...(cradle.redis ? { cache_status: cradle.redis.status === 'ready' ? 'connected' : 'disconnected' } : {}),
         litellm_version: deps.version,
         success_callbacks: [],
         last_updated: new Date().toISOString(),

@@ -133,4 +133,7 @@ t.test('killing Redis under load loses no call to a 5xx', async (t) => {
   t.same(failed, [], 'in fact every call was served')
   for (let i = 0; i < 4; i++) t.equal(await outcome(chat(i % 2 ? a.url : b.url, k.key)), 'ok', 'and calls keep being served without Redis')
   t.match(a.proc.stderr() + b.proc.stderr(), /Redis unreachable/, 'the outage was logged')
+  const ready = await fetch(`${a.url}/health/readiness`)
+  t.equal(ready.status, 200, 'still ready: nothing needs Redis to serve')
+  t.match(await ready.json(), { cache: 'redis', cache_status: 'disconnected' }, 'readiness says Redis is down')
 })
