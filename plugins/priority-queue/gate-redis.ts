@@ -7,182 +7,45 @@
  *   {pq:G}:s:<level>   zset  slot member -> lease expiry (ms)            calls in flight, per reservation level
  *   {pq:G}:q:<level>   zset  waiter member -> priority                    waiting calls, per level
  *   {pq:G}:w           zset  waiter member -> liveness expiry (ms)        so a dead replica's waiters leave
- * A member is `<arrival ms, 15 digits>|<replica id>|<seq>|<priority>`: equal priorities sort by member, i.e. by
- * arrival across replicas; the member names the replica to wake and the priority a slot is held at (for the status).
+ *   {pq:G}:m:<minute>  hash  r -> calls, t -> tokens admitted in that clock minute (rpm/tpm groups; expires in 2 min)
+ * A member is `<arrival ms, 15 digits>|<replica id>|<seq>|<estimated tokens>|<priority>`: equal priorities sort by
+ * member, i.e. by arrival across replicas; the member names the replica to wake, the tokens the pump counts against
+ * the minute's tpm, and the priority a slot is held at (for the status).
  *
  * Event-driven: whoever frees a slot (a finished call's RELEASE, a waiter that leaves, a lapsed lease found by any
  * script) runs the pump, which moves the best admissible waiters into slots and PUBLISHes each member on its
- * replica's channel; that replica starts the call at once. Nothing polls. A heartbeat (a third of the lease, at most
- * every second) renews this replica's slots and waiters and answers which of its waiters were admitted, so a lost
- * message (a subscriber reconnecting) delays a call by one beat instead of leaking its slot; it also re-adds slots and
- * waiters a restarted Redis lost, so capacity holds again within a beat.
+ * replica's channel; that replica starts the call at once. Nothing polls. Waiters held by a minute's rpm/tpm wake at
+ * the minute boundary: each replica with waiters in such a group sets one timer for it and runs PUMP (idempotent, so
+ * any replica may); a call's real tokens replace its estimate in its minute by CORRECT, fire-and-forget. A heartbeat
+ * (a third of the lease, at most every second) renews this replica's slots and waiters and answers which of its
+ * waiters were admitted, so a lost message (a subscriber reconnecting) delays a call by one beat instead of leaking
+ * its slot; it also re-adds slots and waiters a restarted Redis lost, so capacity holds again within a beat. (A
+ * restarted Redis also forgets the minute's counts: that minute starts over.)
  *
  * Redis down: a failed ENTER returns `null` and the caller gates the call in process; waiters already queued in
  * Redis are handed to the in-process gate (their `moved()`), so none waits for a wake-up that cannot come.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-
-// Shared Lua: KEYS[1] = waiter liveness zset, then per level i: KEYS[2i] = slots, KEYS[2i+1] = queue.
-// ARGV[1] now, [2] capacity, [3] saturation threshold, [4] '1' when reservation shares apply, [5] lease expiry,
-// [6] channel prefix, [7] key ttl ms, [8] level count L, [9 .. 8+L] per-level limits ('' = none), then the script's own.
-const PRELUDE = `
-local now = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local sat = tonumber(ARGV[3])
-local reserved = ARGV[4] == '1'
-local leaseExp = ARGV[5]
-local chan = ARGV[6]
-local ttl = ARGV[7]
-local L = tonumber(ARGV[8])
-local limits = {}
-for i = 1, L do limits[i] = tonumber(ARGV[8 + i]) end
-local A = 9 + L
-local per = {}
-local total = 0
-
-local function load()
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-  if #dead > 0 then
-    for i = 1, L do redis.call('ZREM', KEYS[2 * i + 1], unpack(dead)) end
-    redis.call('ZREM', KEYS[1], unpack(dead))
-  end
-  total = 0
-  for i = 1, L do
-    redis.call('ZREMRANGEBYSCORE', KEYS[2 * i], '-inf', now)
-    per[i] = redis.call('ZCARD', KEYS[2 * i])
-    total = total + per[i]
-  end
-end
-
-local function admissible(i)
-  if total >= cap then return false end
-  if not reserved or total / cap < sat then return true end
-  return limits[i] == nil or per[i] < limits[i]
-end
-
-local function take(i, m)
-  redis.call('ZADD', KEYS[2 * i], leaseExp, m)
-  per[i] = per[i] + 1
-  total = total + 1
-end
-
-local function pump()
-  while total < cap do
-    local bi, bm, bs = nil, nil, nil
-    for i = 1, L do
-      if admissible(i) then
-        local top = redis.call('ZRANGE', KEYS[2 * i + 1], 0, 0, 'WITHSCORES')
-        if #top > 0 then
-          local s = tonumber(top[2])
-          if bi == nil or s < bs or (s == bs and top[1] < bm) then bi, bm, bs = i, top[1], s end
-        end
-      end
-    end
-    if bi == nil then return end
-    redis.call('ZREM', KEYS[2 * bi + 1], bm)
-    redis.call('ZREM', KEYS[1], bm)
-    take(bi, bm)
-    local replica = string.match(bm, '^[^|]*|([^|]*)|')
-    if replica then redis.call('PUBLISH', chan .. replica, bm) end
-  end
-end
-
-local function touch()
-  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
-end
-`
-
-// ARGV[A] member, [A+1] level index, [A+2] priority, [A+3] '1' = may queue, [A+4] liveness expiry.
-// Returns {1, total} admitted, {0, total} queued, {-1, total} full and not queued.
-const ENTER = PRELUDE + `
-local m, li = ARGV[A], tonumber(ARGV[A + 1])
-load()
-pump()
-local r = -1
-if admissible(li) then
-  take(li, m)
-  r = 1
-elseif ARGV[A + 3] == '1' then
-  redis.call('ZADD', KEYS[2 * li + 1], ARGV[A + 2], m)
-  redis.call('ZADD', KEYS[1], ARGV[A + 4], m)
-  r = 0
-end
-touch()
-return {r, total}
-`
-
-// ARGV[A] member, [A+1] level index. Returns 0 = left the queue, 1 = it had been admitted (slot freed), -1 = unknown.
-const LEAVE = PRELUDE + `
-local m, li = ARGV[A], tonumber(ARGV[A + 1])
-load()
-local r = -1
-if redis.call('ZREM', KEYS[2 * li + 1], m) == 1 then
-  redis.call('ZREM', KEYS[1], m)
-  r = 0
-elseif redis.call('ZREM', KEYS[2 * li], m) == 1 then
-  per[li] = per[li] - 1
-  total = total - 1
-  r = 1
-end
-pump()
-return r
-`
-
-// ARGV[A] member, [A+1] level index.
-const RELEASE = PRELUDE + `
-local m, li = ARGV[A], tonumber(ARGV[A + 1])
-load()
-if redis.call('ZREM', KEYS[2 * li], m) == 1 then
-  per[li] = per[li] - 1
-  total = total - 1
-end
-pump()
-return 1
-`
-
-// ARGV[A] liveness expiry, [A+1] held count H, then H pairs (member, level index), then triples (member, level
-// index, priority) of waiters. Re-adds what a restarted Redis lost. Returns the waiters that hold a slot now.
-const BEAT = PRELUDE + `
-local wexp = ARGV[A]
-local h = tonumber(ARGV[A + 1])
-local j = A + 2
-for _ = 1, h do
-  redis.call('ZADD', KEYS[2 * tonumber(ARGV[j + 1])], leaseExp, ARGV[j])
-  j = j + 2
-end
-local waiting = {}
-while j <= #ARGV do
-  local m, li = ARGV[j], tonumber(ARGV[j + 1])
-  if redis.call('ZSCORE', KEYS[2 * li], m) then
-    redis.call('ZADD', KEYS[2 * li], leaseExp, m)
-  else
-    redis.call('ZADD', KEYS[2 * li + 1], ARGV[j + 2], m)
-    redis.call('ZADD', KEYS[1], wexp, m)
-  end
-  waiting[#waiting + 1] = {m, li}
-  j = j + 3
-end
-load()
-pump()
-touch()
-local admitted = {}
-for _, w in ipairs(waiting) do
-  if redis.call('ZSCORE', KEYS[2 * w[2]], w[1]) then admitted[#admitted + 1] = w[1] end
-end
-return admitted
-`
+import { BEAT, CORRECT, ENTER, LEAVE, PUMP, RELEASE } from './lua.js'
+import { BoundaryTimer, minuteOf } from './minute.js'
 
 interface PqCommands {
-  syPqEnter(n: number, ...args: Array<string | number>): Promise<[number, number]>
+  syPqEnter(n: number, ...args: Array<string | number>): Promise<[number, number, number]>
   syPqLeave(n: number, ...args: Array<string | number>): Promise<number>
   syPqRelease(n: number, ...args: Array<string | number>): Promise<number>
   syPqBeat(n: number, ...args: Array<string | number>): Promise<string[]>
+  syPqPump(n: number, ...args: Array<string | number>): Promise<number>
+  syPqCorrect(key: string, delta: number): Promise<number>
 }
 
 /** What the plugin tells the gate about a group on each call. */
 export interface GroupParams {
+  /** Parallel calls (Infinity = none). */
   capacity: number
+  /** Calls and tokens per clock minute, for the whole fleet (Infinity = none). */
+  rpm: number
+  tpm: number
   /** Reservation levels in a fixed order ('' first), with each one's limit under saturation (Infinity = none). */
   levels: readonly string[]
   limits: readonly number[]
@@ -195,6 +58,8 @@ export interface SharedWaiter {
   readonly group: string
   readonly level: string
   readonly priority: number
+  /** Estimated tokens (as in its member), counted against the minute's tpm when admitted. */
+  readonly tokens: number
   readonly queuedAt: number
   readonly member: string
   /** Called once when Redis admitted it (after `enter` said 'queued'): the slot is held from then on. */
@@ -217,7 +82,16 @@ const WAITER_LEASE_BEATS = 5
 /** Longest heartbeat interval, ms: bounds how late a waiter whose wake-up message was lost starts. */
 const MAX_BEAT_MS = 1_000
 
-export type EnterResult = 'admitted' | 'queued' | 'full'
+/** 'full': no parallel slot and the call may not queue; 'minute-full': the same because of this minute's rpm/tpm. */
+export type EnterResult = 'admitted' | 'queued' | 'full' | 'minute-full'
+
+/** A slot this replica holds: its group and level, and the minute it counted in with its estimate (-1 = none). */
+interface Held {
+  group: string
+  level: string
+  minute: number
+  tokens: number
+}
 
 export class RedisGate {
   private readonly cmd: PqCommands
@@ -227,10 +101,12 @@ export class RedisGate {
   private readonly waiting = new Map<string, SharedWaiter>()
   /** Members whose ENTER is in flight, and those of them already woken (the wake-up beat the script's reply). */
   private readonly pending = new Set<string>()
-  private readonly early = new Set<string>()
-  /** Slots this replica holds: member -> group and level. */
-  private readonly held = new Map<string, { group: string; level: string }>()
+  /** Early wake-ups: member -> the minute it was counted in. */
+  private readonly early = new Map<string, number>()
+  private readonly held = new Map<string, Held>()
   private readonly params = new Map<string, GroupParams>()
+  /** Per group with per-minute limits: the timer for the next boundary, set while this replica has waiters there. */
+  private readonly boundaries = new Map<string, BoundaryTimer>()
   private subscriber: Redis | null = null
   private readonly beatMs: number
   private readonly timer: NodeJS.Timeout
@@ -243,6 +119,8 @@ export class RedisGate {
       redis.defineCommand('syPqLeave', { lua: LEAVE })
       redis.defineCommand('syPqRelease', { lua: RELEASE })
       redis.defineCommand('syPqBeat', { lua: BEAT })
+      redis.defineCommand('syPqPump', { lua: PUMP })
+      redis.defineCommand('syPqCorrect', { lua: CORRECT, numberOfKeys: 1 })
     }
     this.cmd = redis as unknown as PqCommands
     // Channels are not keys: ioredis does not prefix them, so the prefix is added here (replicas of one deployment
@@ -258,19 +136,21 @@ export class RedisGate {
     const sub = this.o.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, lazyConnect: true })
     this.subscriber = sub
     sub.on('error', () => {})   // the commands client reports outages; the subscriber reconnects by itself
-    sub.on('message', (_channel: string, member: string) => this.admitted(member))
+    sub.on('message', (_channel: string, message: string) => this.woken(message))
     await sub.subscribe(this.channel + this.replica).catch(() => undefined)
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    for (const b of this.boundaries.values()) b.clear()
     const sub = this.subscriber
     this.subscriber = null
     if (sub) await sub.quit().catch(() => sub.disconnect())
   }
 
-  newMember(now: number, priority: number): string {
-    return `${String(Math.max(0, Math.floor(now))).padStart(15, '0')}|${this.replica}|${this.seq++}|${priority}`
+  /** A waiter's member: arrival, this replica, a sequence, its estimated tokens (whole, >= 0), its priority. */
+  newMember(now: number, priority: number, tokens = 0): string {
+    return `${String(Math.max(0, Math.floor(now))).padStart(15, '0')}|${this.replica}|${this.seq++}|${tokens}|${priority}`
   }
 
   /**
@@ -285,9 +165,10 @@ export class RedisGate {
     // A wake-up may arrive before the script's reply (it comes on the subscriber's connection): `early` keeps it.
     this.pending.add(m)
     let r: number
+    let minuteFull: number
     try {
-      ;[r] = await this.cmd.syPqEnter(...this.args(w.group, p, now), m, li, Number.isFinite(w.priority) ? w.priority : 0, mayQueue ? '1' : '0',
-        now + WAITER_LEASE_BEATS * this.beatMs)
+      ;[r, , minuteFull] = await this.cmd.syPqEnter(...this.args(w.group, p, now), m, li, Number.isFinite(w.priority) ? w.priority : 0,
+        mayQueue ? '1' : '0', now + WAITER_LEASE_BEATS * this.beatMs)
     } catch (err) {
       this.pending.delete(m)
       this.early.delete(m)
@@ -296,15 +177,19 @@ export class RedisGate {
     }
     this.pending.delete(m)
     this.ok()
-    if (r === 1 || (r === 0 && this.early.delete(m))) {
-      this.held.set(m, { group: w.group, level: w.level })
+    const perMinute = p.rpm !== Infinity || p.tpm !== Infinity
+    const early = this.early.get(m)
+    if (early !== undefined) this.early.delete(m)
+    if (r === 1 || (r === 0 && early !== undefined)) {
+      this.held.set(m, { group: w.group, level: w.level, minute: !perMinute ? -1 : r === 1 ? minuteOf(now) : early!, tokens: w.tokens })
       return 'admitted'
     }
     if (r === 0) {
       this.waiting.set(m, w)
+      if (perMinute) this.armBoundary(w.group)
       return 'queued'
     }
-    return 'full'
+    return minuteFull === 1 ? 'minute-full' : 'full'
   }
 
   /** A queued waiter gives up (timeout, disconnect). False when it was admitted already (it then holds a slot). */
@@ -320,23 +205,66 @@ export class RedisGate {
     return true
   }
 
-  /** Free a slot taken by `enter` or an admission. */
-  release(member: string): void {
+  /**
+   * Free a slot taken by `enter` or an admission. `realTokens` (>= 0) replaces the call's estimate in the minute it
+   * counted in; -1 = unknown (the estimate stands).
+   */
+  release(member: string, realTokens = -1): void {
     const h = this.held.get(member)
     if (!h) return
     this.held.delete(member)
     const p = this.params.get(h.group)
     if (!p) return
+    // Sent before RELEASE on the same connection, so the pump RELEASE runs already sees the corrected tokens.
+    if (h.minute >= 0 && p.tpm !== Infinity && realTokens >= 0 && realTokens !== h.tokens) {
+      this.cmd.syPqCorrect(minuteKey(h.group, h.minute), realTokens - h.tokens).catch(() => {})
+    }
     // A failed release leaves the slot to its lease.
     this.cmd.syPqRelease(...this.args(h.group, p, this.o.now()), member, levelIndex(p, h.level))
       .then(() => this.ok(), (err) => this.failed(err))
+  }
+
+  /**
+   * Run the boundary pump of every group whose timer is set, now, as the timers would at the boundary; resolves with
+   * how many ran. For tests that move an injected clock past a boundary (a real timer keeps real time).
+   */
+  async fireBoundaries(): Promise<number> {
+    const due = [...this.boundaries].filter(([, b]) => b.armed)
+    for (const [, b] of due) b.clear()
+    await Promise.all(due.map(([group]) => this.boundary(group)))
+    return due.length
+  }
+
+  private armBoundary(group: string): void {
+    let b = this.boundaries.get(group)
+    if (!b) this.boundaries.set(group, (b = new BoundaryTimer()))
+    b.arm(this.o.now(), () => void this.boundary(group))
+  }
+
+  /** The minute rolled: pump the group if this replica still has waiters there, and wait for the next one if so. */
+  private async boundary(group: string): Promise<void> {
+    const p = this.params.get(group)
+    if (!p || !this.waitsIn(group)) return
+    try {
+      await this.cmd.syPqPump(...this.args(group, p, this.o.now()))
+      this.ok()
+    } catch (err) {
+      this.failed(err)
+      return
+    }
+    if (this.waitsIn(group)) this.armBoundary(group)
+  }
+
+  private waitsIn(group: string): boolean {
+    for (const w of this.waiting.values()) if (w.group === group) return true
+    return false
   }
 
   get waitingCount(): number {
     return this.waiting.size
   }
 
-  /** In flight and queued in Redis, per level: for /queue/status. Null when Redis does not answer. */
+  /** In flight and queued in Redis, per level, and this minute's counts: for /queue/status. Null when Redis does not answer. */
   async status(group: string, p: GroupParams): Promise<SharedStatus | null> {
     const now = this.o.now()
     const pipe = this.o.redis.pipeline()
@@ -344,8 +272,10 @@ export class RedisGate {
       pipe.zrangebyscore(slotsKey(group, level), `(${now}`, '+inf')
       pipe.zrange(queueKey(group, level), 0, -1)
     }
+    pipe.hmget(minuteKey(group, minuteOf(now)), 'r', 't')
     const out = await pipe.exec().catch(() => null)
     if (!out || out.some(([err]) => err)) return null
+    const [r, t] = out[2 * p.levels.length]![1] as Array<string | null>
     const levels: SharedStatus['levels'] = []
     for (let i = 0; i < p.levels.length; i++) {
       levels.push({
@@ -354,40 +284,51 @@ export class RedisGate {
         queued: (out[2 * i + 1]![1] as string[]).map(parseMember),
       })
     }
-    return { capacity: p.capacity, levels }
+    return { capacity: p.capacity, rpm: p.rpm, tpm: p.tpm, rpmUsed: Number(r ?? 0), tpmUsed: Number(t ?? 0), levels }
   }
 
   private args(group: string, p: GroupParams, now: number): [number, ...Array<string | number>] {
     const keys: string[] = [waitersKey(group)]
     for (const level of p.levels) keys.push(slotsKey(group, level), queueKey(group, level))
-    const limits = p.limits.map((l) => (l === Infinity ? '' : l))
+    keys.push(minuteKey(group, minuteOf(now)))
+    const limits = p.limits.map(orNone)
     const ttl = Math.max(60_000, 4 * this.o.leaseMs)
-    return [keys.length, ...keys, now, p.capacity, p.saturation, p.reserved ? '1' : '0', now + this.o.leaseMs,
-      this.channel, ttl, p.levels.length, ...limits]
+    return [keys.length, ...keys, now, orNone(p.capacity), p.saturation, p.reserved ? '1' : '0', now + this.o.leaseMs,
+      this.channel, ttl, orNone(p.rpm), orNone(p.tpm), p.levels.length, ...limits]
   }
 
-  private admitted(member: string): void {
+  /** A wake-up message: `<member> <minute it was counted in>`. */
+  private woken(message: string): void {
+    const sp = message.indexOf(' ')
+    if (sp < 0) this.admitted(message, minuteOf(this.o.now()))
+    else this.admitted(message.slice(0, sp), Number(message.slice(sp + 1)))
+  }
+
+  private admitted(member: string, minute: number): void {
     const w = this.waiting.get(member)
     if (!w && this.pending.has(member)) {
-      this.early.add(member)
+      this.early.set(member, minute)
       return
     }
     if (!w) {
       // Not ours any more (it left, or was handed to the local gate in an outage): give the slot back at once.
       const group = this.groupOfStray(member)
       if (group) {
-        this.held.set(member, { group: group.name, level: group.level })
-        this.release(member)
+        // It never ran: its tokens come off the minute it was counted in (its rpm count stays, as a started call's).
+        this.held.set(member, { group: group.name, level: group.level, minute, tokens: group.tokens })
+        this.release(member, 0)
       }
       return
     }
     this.waiting.delete(member)
-    this.held.set(member, { group: w.group, level: w.level })
+    const p = this.params.get(w.group)
+    const perMinute = p !== undefined && (p.rpm !== Infinity || p.tpm !== Infinity)
+    this.held.set(member, { group: w.group, level: w.level, minute: perMinute ? minute : -1, tokens: w.tokens })
     w.admit()
   }
 
   /** Members that left are remembered briefly so a late wake-up can be answered with a release. */
-  private readonly gone = new Map<string, { name: string; level: string }>()
+  private readonly gone = new Map<string, { name: string; level: string; tokens: number }>()
   private groupOfStray(member: string) {
     const g = this.gone.get(member)
     if (g) this.gone.delete(member)
@@ -420,7 +361,8 @@ export class RedisGate {
         const admitted = await this.cmd.syPqBeat(...this.args(group, p, now), now + WAITER_LEASE_BEATS * this.beatMs, e.h,
           ...e.held, ...e.waiting)
         this.ok()
-        for (const m of admitted) this.admitted(m)
+        // The beat does not say in which minute they were counted: most likely this one.
+        for (const m of admitted) this.admitted(m, minuteOf(now))
       } catch (err) {
         this.failed(err)
         return
@@ -430,7 +372,7 @@ export class RedisGate {
 
   /** Forget a waiter that left while Redis may still admit it (a late admission is then released). */
   forget(w: SharedWaiter): void {
-    this.gone.set(w.member, { name: w.group, level: w.level })
+    this.gone.set(w.member, { name: w.group, level: w.level, tokens: w.tokens })
     if (this.gone.size > 10_000) this.gone.delete(this.gone.keys().next().value!)
   }
 
@@ -462,6 +404,11 @@ export interface MemberInfo {
 
 export interface SharedStatus {
   capacity: number
+  rpm: number
+  tpm: number
+  /** Calls and tokens counted in this clock minute. */
+  rpmUsed: number
+  tpmUsed: number
   levels: Array<{ level: string; inFlight: MemberInfo[]; queued: MemberInfo[] }>
 }
 
@@ -479,3 +426,5 @@ const tag = (group: string) => `{pq:${group}}`
 const waitersKey = (group: string) => `${tag(group)}:w`
 const slotsKey = (group: string, level: string) => `${tag(group)}:s:${level}`
 const queueKey = (group: string, level: string) => `${tag(group)}:q:${level}`
+const minuteKey = (group: string, minute: number) => `${tag(group)}:m:${minute}`
+const orNone = (n: number): number | string => (n === Infinity ? '' : n)

@@ -1,35 +1,49 @@
 /**
- * priority-queue: holds model calls (chat, completions, embeddings) to each model group's capacity, the number of
- * calls it may have in flight at once, and lets the most important waiting call go first when a slot frees.
+ * priority-queue: holds model calls (chat, completions, embeddings) to each model group's capacity (the calls it may
+ * have in flight at once, and the calls and tokens it may start per clock minute) and lets the most important waiting
+ * call go first when capacity frees.
  *
- * - Capacity of a group: the sum of its deployments' `max_parallel_requests` (litellm_params or model_info); with
- *   none set, the option `max_parallel_requests` (`{ "<group>": n }`, or one number for every group); with none of
- *   those, the group is not gated at all.
+ * - Capacity of a group (limits.ts): parallel = the sum of its deployments' `max_parallel_requests` (litellm_params or
+ *   model_info); with none set, the option `max_parallel_requests` (`{ "<group>": n }`, or one number for every
+ *   group). rpm / tpm = the sum of its deployments' `rpm` / `tpm` when every deployment sets one. A group with none of
+ *   these is not gated at all (one cached lookup per call).
+ * - Per minute (minute.ts): a call starts when this clock minute has admitted fewer calls than the rpm and its
+ *   prompt's token estimate fits on top of the minute's tokens (an empty minute takes any one call). When the call is
+ *   done, its real usage replaces the estimate in the minute it was admitted in. Waiters held by the minute wake at
+ *   its boundary (one timer per group while such waiters exist); reservation shares apply to parallel slots only.
  * - Priority (lower = more important): body `priority`, else key metadata `priority` (a number), else team metadata,
  *   else option `default_priority`. A call with none is never queued: at capacity it gets 429 at once (LiteLLM's
  *   answer when no deployment is free). A call whose key or team names a reserved level (`priority: "prod"`) queues
- *   at `default_priority`, else 0, and its level's share does the ordering between levels.
- * - Waiting ends when a slot is free (event-driven: `state.done` frees the slot and admits the best waiter at once),
- *   at the queue timeout (body `timeout` seconds, else `queue_timeout_ms`) -> 429 with `retry-after`, or when the
- *   client disconnects (`state.signal`) -> it leaves the queue at once and nothing is sent upstream.
+ *   at `default_priority`, else 0, and its level's share does the ordering between levels. A no-priority call refused
+ *   for the minute's rpm/tpm gets a `retry-after` of the seconds left in the minute.
+ * - Waiting ends when capacity frees (event-driven: `state.done` frees the slot and admits the best waiter at once,
+ *   the minute boundary timer admits those the minute held), at the queue timeout (body `timeout` seconds, else
+ *   `queue_timeout_ms`) -> 429 with `retry-after`, or when the client disconnects (`state.signal`) -> it leaves the
+ *   queue at once and nothing is sent upstream.
  * - Reservation (`priority_reservation: { prod: 0.9, dev: 0.1 }`): below `saturation_threshold` (in flight /
  *   capacity, LiteLLM's default 0.8) any level uses idle capacity; at or above it each level is held to its share
  *   (at least 1 slot, so a small share is never starved).
  * - `state.timings.queue_ms`: how long the call waited (0 when admitted at once).
- * - `GET /queue/status` (master key or a proxy_admin): per group and priority, in flight, queued, oldest wait.
+ * - `GET /queue/status` (master key or a proxy_admin): per group and priority, in flight, queued, oldest wait; per
+ *   group its `capacity`, `rpm`, `tpm` (null = none) and this minute's `rpmUsed`, `tpmUsed`.
  *
  * Shared: with a Redis client in the container (state-redis), the gate of every group lives in Redis (gate-redis.ts):
- * capacity, priority order and reservation hold across all replicas, and a slot freed on one replica wakes the best
- * waiter on any. If Redis fails, calls are gated in process (each replica then holds the whole capacity on its own,
- * a logged warning, counted in /queue/status as `redis_fallbacks`) and go back to Redis once it answers.
+ * capacity (per minute too: the minute's counts live in Redis), priority order and reservation hold across all
+ * replicas, and a slot freed on one replica wakes the best waiter on any. If Redis fails, calls are gated in process
+ * (each replica then holds the whole capacity on its own, a logged warning, counted in /queue/status as
+ * `redis_fallbacks`) and go back to Redis once it answers.
  */
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
 import type { Cradle } from '../../core/container.js'
-import type { GatewayState, Principal } from '../../core/state.js'
+import type { GatewayState, Outcome, Principal } from '../../core/state.js'
+import type { Operation } from '../../core/openai/types.js'
+import { promptTokensEstimate } from '../../core/pricing/budget.js'
 import type { Target } from '../../providers/types.js'
-import { CapacityGate, NO_PRIORITY, type GateStatus, type PriorityStats, type ReservationPolicy, type Waiter } from './queue.js'
-import { RedisGate, type GroupParams, type SharedStatus, type SharedWaiter } from './gate-redis.js'
+import { CapacityGate, NO_PRIORITY, type GateStatus, type ReservationPolicy, type Waiter } from './queue.js'
+import { RedisGate, type GroupParams, type SharedWaiter } from './gate-redis.js'
+import { fromShared } from './status.js'
+import { fullError, groupLimits, timedOutError, type FullOn, type GroupLimits } from './limits.js'
 
 export interface PriorityQueueOptions {
   /** Calls in flight per model group when its deployments set none: one number for all groups, or per group. */
@@ -47,8 +61,6 @@ export interface PriorityQueueOptions {
 }
 
 const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
-/** Retry-After for a refusal, seconds: a slot frees when any call of the group ends, usually within a second or so. */
-const RETRY_AFTER_S = 1
 /** Priority of a call known only by its reserved level and no default_priority: levels share one FIFO band. */
 const LEVEL_ONLY_PRIORITY = 0
 
@@ -98,6 +110,16 @@ export default definePlugin<PriorityQueueOptions>({
   },
 })
 
+/**
+ * Test hook: run now what the minute boundary timers of this gateway would run at the boundary (the in-process
+ * pumps, and the shared gate's PUMP). The timers are set from the injected clock's distance to the boundary in real
+ * milliseconds, so a test that moves a fake clock past a boundary calls this instead of waiting up to a minute.
+ * Resolves with how many timers were set (and ran).
+ */
+export async function fireMinuteBoundaries(cradle: Cradle): Promise<number> {
+  return (await schedulers.get(cradle)?.fireBoundaries()) ?? 0
+}
+
 function isAdmin(p: Principal | null): boolean {
   return p !== null && (p.kind === 'master' || p.role === 'proxy_admin')
 }
@@ -121,33 +143,23 @@ type Scheduler = ReturnType<typeof createScheduler>
 
 function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   const { clock, models } = cradle
+  const now = () => clock.now()
   const policy: ReservationPolicy = {
     shares: new Map(Object.entries(options.priority_reservation ?? {})),
     saturationThreshold: options.saturation_threshold,
   }
   const gates = new Map<string, CapacityGate>()
-  // resolve() hands back the same array for a configured group: its capacity is summed once.
-  const capacities = new WeakMap<readonly Target[], number>()
+  // resolve() hands back the same array for a configured group: its limits are summed once.
+  const limitsCache = new WeakMap<readonly Target[], GroupLimits>()
   const perGroup = typeof options.max_parallel_requests === 'object' ? options.max_parallel_requests : null
   const everyGroup = typeof options.max_parallel_requests === 'number' ? options.max_parallel_requests : undefined
   let seq = 0
 
-  function capacityOf(group: string): number {
+  function limitsOf(group: string): GroupLimits {
     const targets = models.resolve(group)
-    let c = capacities.get(targets)
-    if (c !== undefined) return c
-    let sum = 0
-    let known = false
-    for (const t of targets) {
-      const n = t.maxParallelRequests
-      if (n !== undefined) {
-        sum += n
-        known = true
-      }
-    }
-    c = known ? sum : (perGroup?.[group] ?? everyGroup ?? Infinity)
-    capacities.set(targets, c)
-    return c
+    let l = limitsCache.get(targets)
+    if (l === undefined) limitsCache.set(targets, (l = groupLimits(targets, perGroup?.[group] ?? everyGroup ?? Infinity)))
+    return l
   }
 
   function rankOf(state: GatewayState): Rank {
@@ -166,23 +178,19 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     return { priority, level }
   }
 
-  function gateOf(group: string, capacity: number): CapacityGate {
+  /**
+   * Tokens a call counts against its group's tpm at admission: its prompt, estimated as the router's deployment
+   * checks count it (the reply's tokens are not known yet; its real usage replaces the estimate when it is done).
+   */
+  function estimateOf(state: GatewayState, l: GroupLimits): number {
+    return l.tpm === Infinity || state.body === null ? 0 : Math.ceil(promptTokensEstimate(state.kind as Operation, state.body))
+  }
+
+  function gateOf(group: string, l: GroupLimits): CapacityGate {
     let g = gates.get(group)
-    if (!g) gates.set(group, (g = new CapacityGate(capacity, policy)))
-    else g.setCapacity(capacity)
+    if (!g) gates.set(group, (g = new CapacityGate(l.parallel, policy, { rpm: l.rpm, tpm: l.tpm, now })))
+    else g.setLimits(l.parallel, l.rpm, l.tpm)
     return g
-  }
-
-  function full(group: string, capacity: number): Error {
-    return gatewayError('GW_ERR_RATE_LIMIT',
-      `No deployments available for selected model ${group}: all ${capacity} parallel slots are in use and the call has no priority to queue with.`,
-      { retryAfter: RETRY_AFTER_S })
-  }
-
-  function timedOut(group: string, priority: number, capacity: number, timeoutMs: number): Error {
-    return gatewayError('GW_ERR_RATE_LIMIT',
-      `Request timed out after ${timeoutMs} ms in the queue for model ${group} (priority ${priority}); all ${capacity} parallel slots stayed in use.`,
-      { retryAfter: RETRY_AFTER_S })
   }
 
   const closed = () => gatewayError('GW_ERR_CLIENT_CLOSED', 'The client closed the request while it waited in the queue')
@@ -193,12 +201,28 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     return timeoutS !== undefined && timeoutS > 0 ? timeoutS * 1000 : options.queue_timeout_ms
   }
 
-  /** Frees a slot when the call is done. */
-  type Release = () => void
+  /** Frees a slot when the call is done, with its outcome (its real usage corrects the minute's tokens). */
+  type Release = (o: Outcome) => void
+
+  /** The call's real tokens, or -1 when unknown (no usage reported: its estimate stands). */
+  const realTokens = (o: Outcome): number => {
+    const n = o.usage?.total_tokens
+    return typeof n === 'number' && n >= 0 ? Math.ceil(n) : -1
+  }
+
+  function localRelease(gate: CapacityGate, level: string, priority: number, minute: number, tokens: number): Release {
+    // Only tokens need correcting, and only where they are a limit.
+    if (minute < 0 || gate.tpm === Infinity) return () => gate.release(level, priority)
+    return (o) => {
+      const real = realTokens(o)
+      if (real >= 0) gate.correct(minute, tokens, real)
+      gate.release(level, priority)
+    }
+  }
 
   /** Queue on the in-process gate; resolves once admitted, rejects on timeout or disconnect. */
-  function waitLocal(gate: CapacityGate, group: string, state: GatewayState, priority: number, level: string,
-    queuedAt: number, timeoutMs: number): Promise<Release> {
+  function waitLocal(gate: CapacityGate, group: string, l: GroupLimits, state: GatewayState, priority: number, level: string,
+    tokens: number, queuedAt: number, timeoutMs: number): Promise<Release> {
     const signal = state.signal
     return new Promise<Release>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
@@ -213,10 +237,11 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
         level,
         queuedAt,
         index: -1,
-        admit: () => {
+        tokens,
+        admit: (minute) => {
           clearTimeout(timer)
           signal.removeEventListener('abort', onAbort)
-          resolve(() => gate.release(level, priority))
+          resolve(localRelease(gate, level, priority, minute, tokens))
         },
       }
       if (signal.aborted) {
@@ -225,26 +250,28 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
       }
       signal.addEventListener('abort', onAbort, { once: true })
       timer = setTimeout(() => {
+        // What held it, read before it leaves (leaving may let the next waiter in).
+        const on: FullOn = gate.heldByMinute ?? 'parallel'
         if (!gate.remove(waiter)) return
         signal.removeEventListener('abort', onAbort)
-        reject(timedOut(group, priority, gate.capacity, timeoutMs))
+        reject(timedOutError(group, l, on, priority, timeoutMs, clock.now()))
       }, Math.max(0, queuedAt + timeoutMs - clock.now()))
       gate.enqueue(waiter)
     })
   }
 
   /** In process: a slot now (sync), a queued wait, or a 429 for a call with no priority. */
-  function acquireLocal(group: string, capacity: number, state: GatewayState, rank: Rank): Release | Promise<Release> {
-    const gate = gateOf(group, capacity)
+  function acquireLocal(group: string, l: GroupLimits, state: GatewayState, rank: Rank, tokens: number): Release | Promise<Release> {
+    const gate = gateOf(group, l)
     const { priority, level } = rank
-    // Invariant kept by the gate: no queued waiter's level is admissible, so a call that may start now jumps no one.
-    if (gate.canAdmit(level)) {
+    // Invariant kept by the gate: no queued waiter may start now, so a call that may start jumps no one.
+    const refused = gate.refuses(level, tokens)
+    if (refused === null) {
       const held = priority ?? NO_PRIORITY
-      gate.take(level, held)
-      return () => gate.release(level, held)
+      return localRelease(gate, level, held, gate.take(level, held, tokens), tokens)
     }
-    if (priority === undefined) throw full(group, capacity)
-    return waitLocal(gate, group, state, priority, level, clock.now(), timeoutOf(state))
+    if (priority === undefined) throw fullError(group, l, refused, clock.now())
+    return waitLocal(gate, group, l, state, priority, level, tokens, clock.now(), timeoutOf(state))
   }
 
   // ---- shared through Redis ----
@@ -252,7 +279,7 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   const shared = cradle.redis
     ? new RedisGate({
       redis: cradle.redis,
-      now: clock.now,
+      now,
       leaseMs: options.lease_ms,
       onState(up, err) {
         if (up) cradle.logger.info('priority-queue: Redis reachable again; queues are shared again')
@@ -264,34 +291,40 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   const levels = ['', ...[...policy.shares.keys()].sort()]
   const paramsCache = new Map<string, GroupParams>()
 
-  function paramsOf(group: string, capacity: number): GroupParams {
+  function paramsOf(group: string, l: GroupLimits): GroupParams {
     let p = paramsCache.get(group)
-    if (p && p.capacity === capacity) return p
-    const probe = new CapacityGate(capacity, policy)
-    p = { capacity, levels, limits: levels.map((l) => probe.levelLimit(l)), reserved: policy.shares.size > 0, saturation: policy.saturationThreshold }
+    if (p && p.capacity === l.parallel && p.rpm === l.rpm && p.tpm === l.tpm) return p
+    const probe = new CapacityGate(l.parallel, policy)
+    p = {
+      capacity: l.parallel, rpm: l.rpm, tpm: l.tpm, levels, limits: levels.map((x) => probe.levelLimit(x)),
+      reserved: policy.shares.size > 0, saturation: policy.saturationThreshold,
+    }
     paramsCache.set(group, p)
     return p
   }
 
-  async function acquireShared(gate: RedisGate, group: string, capacity: number, state: GatewayState, rank: Rank): Promise<Release> {
+  async function acquireShared(gate: RedisGate, group: string, l: GroupLimits, state: GatewayState, rank: Rank, tokens: number): Promise<Release> {
     const { priority, level } = rank
     const queuedAt = clock.now()
     const w: SharedWaiter & { admit: () => void; moved: () => void } = {
       group,
       level,
       priority: priority ?? NO_PRIORITY,
+      tokens,
       queuedAt,
-      member: gate.newMember(queuedAt, priority ?? NO_PRIORITY),
+      member: gate.newMember(queuedAt, priority ?? NO_PRIORITY, tokens),
       admit: () => {},
       moved: () => {},
     }
-    const r = await gate.enter(w, paramsOf(group, capacity), priority !== undefined)
+    const sharedRelease: Release = (o) => gate.release(w.member, realTokens(o))
+    const r = await gate.enter(w, paramsOf(group, l), priority !== undefined)
     if (r === null) {
       fallbacks++
-      return acquireLocal(group, capacity, state, rank)
+      return acquireLocal(group, l, state, rank, tokens)
     }
-    if (r === 'admitted') return () => gate.release(w.member)
-    if (r === 'full') throw full(group, capacity)
+    if (r === 'admitted') return sharedRelease
+    if (r === 'full') throw fullError(group, l, 'parallel', clock.now())
+    if (r === 'minute-full') throw fullError(group, l, 'minute', clock.now())
     const timeoutMs = timeoutOf(state)
     const signal = state.signal
     return new Promise<Release>((resolve, reject) => {
@@ -308,18 +341,19 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
       }
       w.admit = () => {
         cleanup()
-        resolve(() => gate.release(w.member))
+        resolve(sharedRelease)
       }
       w.moved = () => {
         cleanup()
         fallbacks++
-        local = waitLocal(gateOf(group, capacity), group, state, priority!, level, queuedAt, timeoutMs)
+        local = waitLocal(gateOf(group, l), group, l, state, priority!, level, tokens, queuedAt, timeoutMs)
         local.then(resolve, reject)
       }
       const timer = setTimeout(() => {
         if (local || !gate.leave(w)) return
         cleanup()
-        reject(timedOut(group, priority!, capacity, timeoutMs))
+        // The shared gate does not say what held it: the minute when the group has no parallel limit.
+        reject(timedOutError(group, l, l.parallel === Infinity ? 'minute' : 'parallel', priority!, timeoutMs, clock.now()))
       }, timeoutMs)
       if (signal.aborted) onAbort()
       else signal.addEventListener('abort', onAbort, { once: true })
@@ -331,11 +365,12 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     if (!MODEL_KINDS.has(state.kind)) return next()
     // The group's own name: an alias (model_group_alias) shares its group's gate, not a second one beside it.
     const group = models.resolve(state.model)[0]?.modelName ?? state.model
-    const capacity = capacityOf(group)
-    if (capacity === Infinity) return next()
+    const l = limitsOf(group)
+    if (!l.gated) return next()
     const rank = rankOf(state)
+    const tokens = estimateOf(state, l)
     const started = clock.now()
-    let release = shared ? acquireShared(shared, group, capacity, state, rank) : acquireLocal(group, capacity, state, rank)
+    let release = shared ? acquireShared(shared, group, l, state, rank, tokens) : acquireLocal(group, l, state, rank, tokens)
     if (typeof release !== 'function') {
       release = await release
       state.timings.queue_ms = clock.now() - started
@@ -347,58 +382,42 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   } as GatewayMiddleware
 
   async function status(): Promise<Record<string, unknown>> {
-    const now = clock.now()
+    const at = clock.now()
     const out: Record<string, GateStatus & { local?: GateStatus }> = {}
     if (shared) {
       // Every gated group, also those this replica has not served yet: others may have queued calls in Redis.
       for (const m of models.list()) {
-        const capacity = capacityOf(m.id)
-        if (capacity !== Infinity) paramsOf(m.id, capacity)
+        const l = limitsOf(m.id)
+        if (l.gated) paramsOf(m.id, l)
       }
       for (const group of paramsCache.keys()) {
         const s = await shared.status(group, paramsCache.get(group)!)
-        if (s) out[group] = fromShared(s, now, policy.shares.size > 0, paramsCache.get(group)!)
+        if (s) out[group] = fromShared(s, at, policy.shares.size > 0, paramsCache.get(group)!)
       }
     }
     for (const [group, gate] of gates) {
-      const st = gate.status(now)
+      const st = gate.status(at)
       if (!shared) out[group] = st
       else if (st.inFlight > 0 || st.queued > 0) (out[group] ??= st).local = st
     }
     return shared ? { models: out, shared: true, redis_fallbacks: fallbacks } : { models: out }
   }
 
+  async function fireBoundaries(): Promise<number> {
+    let n = 0
+    for (const gate of gates.values()) if (gate.fireBoundary()) n++
+    if (shared) n += await shared.fireBoundaries()
+    return n
+  }
+
   return {
     middleware,
     status,
+    fireBoundaries,
     start: () => shared?.start(),
-    stop: () => shared?.stop(),
+    async stop() {
+      for (const gate of gates.values()) gate.close()
+      await shared?.stop()
+    },
   }
-}
-
-/** /queue/status numbers of a group from what Redis holds. */
-function fromShared(s: SharedStatus, now: number, reserved: boolean, p: GroupParams): GateStatus {
-  const priorities: Record<string, PriorityStats> = {}
-  const stat = (pr: number) => (priorities[pr === NO_PRIORITY ? 'none' : String(pr)] ??= { inFlight: 0, queued: 0, oldestWaitMs: 0 })
-  let inFlight = 0
-  let queued = 0
-  let oldest = 0
-  const levels: GateStatus['levels'] = {}
-  s.levels.forEach((l, i) => {
-    for (const m of l.inFlight) stat(m.priority).inFlight++
-    for (const m of l.queued) {
-      const st = stat(m.priority)
-      st.queued++
-      const waited = Math.max(0, now - m.queuedAt)
-      if (waited > st.oldestWaitMs) st.oldestWaitMs = waited
-      if (waited > oldest) oldest = waited
-    }
-    inFlight += l.inFlight.length
-    queued += l.queued.length
-    if (reserved && (l.inFlight.length || l.queued.length)) {
-      const limit = p.limits[i]!
-      levels[l.level] = { inFlight: l.inFlight.length, queued: l.queued.length, limit: limit === Infinity ? null : limit }
-    }
-  })
-  return { capacity: s.capacity, inFlight, queued, oldestWaitMs: oldest, priorities, levels }
 }

@@ -1,11 +1,18 @@
 /**
  * The in-process scheduler of the priority-queue plugin: per model group, a capacity gate (how many calls may be in
- * flight at once) and the waiters ordered by priority (lower = more important), then arrival.
+ * flight at once, and how many calls and tokens it may start per clock minute) and the waiters ordered by priority
+ * (lower = more important), then arrival.
  *
- * Admission is event-driven: a waiter is admitted in `acquire()` when a slot is free, else when `release()` frees
- * one; nothing polls. Waiters live in one heap per reservation level, so a level held to its share under saturation
- * does not block the best waiter of another level (a single heap would have to be scanned past it).
+ * Admission is event-driven: a waiter is admitted in `enqueue()` when it may start, else when `release()` frees a
+ * slot, a waiter ahead of it leaves, or the minute boundary timer fires (minute.ts); nothing polls. Waiters live in
+ * one heap per reservation level, so a level held to its share under saturation does not block the best waiter of
+ * another level (a single heap would have to be scanned past it).
+ *
+ * The per-minute limits are head-of-line: when the best waiter that has a parallel slot does not fit this minute's
+ * rpm/tpm, nobody behind it starts this minute (a small call slipping past a large one would starve it, and the
+ * priority order is the promise). An empty minute admits any one call, so the head always starts at the boundary.
  */
+import { BoundaryTimer, MinuteWindow, type MinuteLimit } from './minute.js'
 
 /** One queued request. `index` is its position in its heap, kept so timeout/disconnect remove it in O(log n). */
 export interface Waiter {
@@ -17,8 +24,10 @@ export interface Waiter {
   /** clock.now() when it was queued, ms. */
   readonly queuedAt: number
   index: number
-  /** Called once, when the waiter is admitted (its slot is taken before the call). */
-  readonly admit: () => void
+  /** Estimated tokens of the call, counted against the group's tpm at admission (0 when it has none). */
+  readonly tokens?: number
+  /** Called once, when the waiter is admitted (its slot is taken before the call), with the minute it counted in. */
+  readonly admit: (minute: number) => void
 }
 
 const before = (a: Waiter, b: Waiter) => a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
@@ -121,7 +130,13 @@ export interface PriorityStats {
 }
 
 export interface GateStatus {
-  capacity: number
+  /** Parallel calls; null = no parallel limit (a group gated by rpm/tpm only). */
+  capacity: number | null
+  /** Calls and tokens per clock minute (null = none), and what this minute has used. */
+  rpm: number | null
+  tpm: number | null
+  rpmUsed: number
+  tpmUsed: number
   inFlight: number
   queued: number
   oldestWaitMs: number
@@ -134,9 +149,21 @@ export interface GateStatus {
 /** Priority key for in-flight accounting of a call admitted without any priority. */
 export const NO_PRIORITY = Number.POSITIVE_INFINITY
 
+/** The per-minute limits of a gate (Infinity = none) and the clock its minutes are read from. */
+export interface MinuteLimits {
+  rpm: number
+  tpm: number
+  now: () => number
+}
+
+/** Why a call may not start now: no parallel slot (or its level is over its share), or this minute's rpm/tpm. */
+export type Refusal = 'parallel' | Exclude<MinuteLimit, null> | null
+
+const NO_MINUTE_LIMITS: MinuteLimits = { rpm: Infinity, tpm: Infinity, now: Date.now }
+
 /**
- * One model group's gate. `capacity` may change between calls (deployments added at runtime): the latest value
- * given to `setCapacity` rules the next admissions; calls already in flight are never cut.
+ * One model group's gate. Its limits may change between calls (deployments added at runtime): the latest values
+ * given to `setLimits` rule the next admissions; calls already in flight are never cut.
  */
 export class CapacityGate {
   capacity: number
@@ -145,18 +172,42 @@ export class CapacityGate {
   private readonly levelInFlight = new Map<string, number>()
   private readonly priorityInFlight = new Map<number, number>()
   private queuedCount = 0
+  private readonly window: MinuteWindow
+  private readonly now: () => number
+  private readonly boundary = new BoundaryTimer()
+  /** Set by the pump when the best waiter with a slot does not fit this minute: the limit that holds it. */
+  private rateBlocked: MinuteLimit = null
+  private readonly pumpNow = () => this.pump()
 
-  constructor(capacity: number, private readonly policy: ReservationPolicy) {
+  constructor(capacity: number, private readonly policy: ReservationPolicy, minute: MinuteLimits = NO_MINUTE_LIMITS) {
     this.capacity = capacity
+    this.window = new MinuteWindow(minute.rpm, minute.tpm)
+    this.now = minute.now
   }
 
   get queued(): number {
     return this.queuedCount
   }
 
-  setCapacity(capacity: number): void {
-    if (capacity === this.capacity) return
+  /** Calls and tokens per clock minute (Infinity = none). */
+  get rpm(): number {
+    return this.window.rpm
+  }
+
+  get tpm(): number {
+    return this.window.tpm
+  }
+
+  /** The per-minute limit holding the best waiter that has a slot, or null (for a timed-out waiter's message). */
+  get heldByMinute(): MinuteLimit {
+    return this.rateBlocked
+  }
+
+  setLimits(capacity: number, rpm: number, tpm: number): void {
+    if (capacity === this.capacity && rpm === this.window.rpm && tpm === this.window.tpm) return
     this.capacity = capacity
+    this.window.rpm = rpm
+    this.window.tpm = tpm
     this.pump()
   }
 
@@ -186,11 +237,40 @@ export class CapacityGate {
     return (this.levelInFlight.get(level) ?? 0) < this.levelLimit(level)
   }
 
-  /** Take a slot now (the caller checked canAdmit). */
-  take(level: string, priority: number): void {
+  /**
+   * Why a call of `level` and `tokens` may not start now without passing anyone, or null when it may. Waiters held
+   * by this minute's rpm/tpm are ahead of it (a call with a priority then queues, and the pump puts it in order).
+   */
+  refuses(level: string, tokens: number): Refusal {
+    if (this.window.limited) {
+      // The minute may have rolled since the pump stopped on it: look again (cheap: one peek per level).
+      if (this.rateBlocked !== null) this.pump()
+      if (this.rateBlocked !== null) return this.rateBlocked
+      this.window.at(this.now())
+      const r = this.window.refuses(tokens)
+      if (r !== null) return r
+    }
+    return this.canAdmit(level) ? null : 'parallel'
+  }
+
+  /**
+   * Take a slot now (the caller checked `refuses`, or `canAdmit` for a gate without per-minute limits) and count the
+   * call in this minute. Returns that minute (-1 when the gate has no per-minute limit), for `correct`.
+   */
+  take(level: string, priority: number, tokens = 0): number {
     this.inFlight++
     this.levelInFlight.set(level, (this.levelInFlight.get(level) ?? 0) + 1)
     this.priorityInFlight.set(priority, (this.priorityInFlight.get(priority) ?? 0) + 1)
+    if (!this.window.limited) return -1
+    this.window.at(this.now())
+    return this.window.count(tokens)
+  }
+
+  /** A call counted in `minute` with `estimate` tokens used `real`: fix that minute (call before `release`). */
+  correct(minute: number, estimate: number, real: number): void {
+    if (minute < 0) return
+    this.window.at(this.now())
+    this.window.correct(minute, estimate, real)
   }
 
   /** Free a slot taken by `take` (or by an admitted waiter) and admit whoever may start now. */
@@ -215,11 +295,26 @@ export class CapacityGate {
     const heap = this.heaps.get(w.level)
     if (!heap || !heap.remove(w)) return false
     this.queuedCount--
+    // It may have been the head held by this minute's tokens: the next one may fit.
+    if (this.rateBlocked !== null) this.pump()
     return true
   }
 
-  /** Admit the best admissible waiters while slots are free. */
+  /** Run what the minute boundary timer runs, now; false when no timer was armed (tests with a fake clock). */
+  fireBoundary(): boolean {
+    return this.boundary.fire()
+  }
+
+  /** Drop the boundary timer (the gateway stops). */
+  close(): void {
+    this.boundary.clear()
+  }
+
+  /** Admit the best admissible waiters while slots are free and this minute takes them. */
   private pump(): void {
+    const limited = this.window.limited
+    if (limited) this.window.at(this.now())
+    this.rateBlocked = null
     while (this.queuedCount > 0 && this.inFlight < this.capacity) {
       let best: Waiter | undefined
       let bestHeap: WaiterHeap | undefined
@@ -231,12 +326,16 @@ export class CapacityGate {
           bestHeap = heap
         }
       }
-      if (best === undefined) return
+      if (best === undefined) break
+      const tokens = best.tokens ?? 0
+      if (limited && (this.rateBlocked = this.window.refuses(tokens)) !== null) break
       bestHeap!.pop()
       this.queuedCount--
-      this.take(best.level, best.priority)
-      best.admit()
+      best.admit(this.take(best.level, best.priority, tokens))
     }
+    // Held by the minute: wake at its end (one timer per group). Otherwise a release or an arrival is the event.
+    if (this.rateBlocked !== null) this.boundary.arm(this.now(), this.pumpNow)
+    else if (this.boundary.armed) this.boundary.clear()
   }
 
   status(now: number): GateStatus {
@@ -259,7 +358,16 @@ export class CapacityGate {
     if (reserved) {
       for (const [level, n] of this.levelInFlight) (levels[level] ??= { inFlight: 0, queued: 0, limit: this.levelLimit(level) }).inFlight = n
     }
-    return { capacity: this.capacity, inFlight: this.inFlight, queued: this.queuedCount, oldestWaitMs: oldest, priorities, levels }
+    const w = this.window
+    w.at(now)
+    return {
+      capacity: this.capacity === Infinity ? null : this.capacity,
+      rpm: w.rpm === Infinity ? null : w.rpm,
+      tpm: w.tpm === Infinity ? null : w.tpm,
+      rpmUsed: w.limited ? w.requests : 0,
+      tpmUsed: w.limited ? w.tokens : 0,
+      inFlight: this.inFlight, queued: this.queuedCount, oldestWaitMs: oldest, priorities, levels,
+    }
   }
 }
 
