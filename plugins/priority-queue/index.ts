@@ -34,7 +34,7 @@
  * `redis_fallbacks`) and go back to Redis once it answers.
  */
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
-import { gatewayError } from '../../core/errors.js'
+import { gatewayError, GatewayError } from '../../core/errors.js'
 import type { Cradle } from '../../core/container.js'
 import type { GatewayState, Outcome, Principal } from '../../core/state.js'
 import type { Operation } from '../../core/openai/types.js'
@@ -370,12 +370,23 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     const rank = rankOf(state)
     const tokens = estimateOf(state, l)
     const started = clock.now()
-    let release = shared ? acquireShared(shared, group, l, state, rank, tokens) : acquireLocal(group, l, state, rank, tokens)
-    if (typeof release !== 'function') {
-      release = await release
+    let release
+    try {
+      release = shared ? acquireShared(shared, group, l, state, rank, tokens) : acquireLocal(group, l, state, rank, tokens)
+      if (typeof release !== 'function') {
+        release = await release
+        state.timings.queue_ms = clock.now() - started
+      } else {
+        state.timings.queue_ms = 0
+      }
+    } catch (err) {
+      // Refused (full with no priority to queue with, or the queue wait ran out): LiteLLM's "no deployments
+      // available". Not thrown here: as state.routeError it fails the group inside the attempt chain, where the
+      // fallback plugin can still send the call to another group; with none, the client gets this 429 as it is.
+      if (!(err instanceof GatewayError) || err.code !== 'GW_ERR_RATE_LIMIT' || state.routeError !== null) throw err
+      state.routeError = err
       state.timings.queue_ms = clock.now() - started
-    } else {
-      state.timings.queue_ms = 0
+      return next()
     }
     void state.done.then(release)
     return next()

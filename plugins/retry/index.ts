@@ -94,6 +94,9 @@ export default definePlugin<Options>({
           return await next(i === 0 ? attempt : { ...attempt, target, number: attempt.number + i })
         } catch (err) {
           if (!(err instanceof GatewayError) || attempt.state.signal.aborted) throw err
+          // The group was refused before any call (state.routeError: pre-call checks, a full queue): trying it again
+          // would only be refused again. The error goes on to the fallback plugin at once.
+          if (err === state.routeError) throw err
           const allowed = policyRetries(err, policy)
           if (allowed === undefined ? !err.retryable || i >= max : i >= allowed) throw err
           if (err.retryAfter !== undefined && err.retryAfter > o.max_retry_after) throw err
