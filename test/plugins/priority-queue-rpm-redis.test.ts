@@ -13,7 +13,8 @@ import OpenAI from 'openai'
 import { Redis } from 'ioredis'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
-import { defaultChat, jsonReply, startUpstream, type Behaviour } from '../helpers/upstream.js'
+import { startUpstream } from '../helpers/upstream.js'
+import { taggedUpstream } from './pq-upstream.js'
 import { jsonCall } from '../helpers/http.js'
 import { refused } from '../helpers/assert.js'
 import { tempDb } from './keys-harness.js'
@@ -36,33 +37,10 @@ async function crossBoundary(): Promise<void> {
 }
 
 // ---- the upstream: arrivals by tag (first word of the prompt); holds calls and reports usage on demand ----
-const arrivals: string[] = []
-const holds = new Map<string, Promise<void>>()
-const usageOf = new Map<string, number>()
-const tagOf = (body: any) => String(body?.messages?.[0]?.content ?? '').split(' ')[0]!
-const chatBehaviour: Behaviour = async (ctx) => {
-  const tag = tagOf(ctx.record.body)
-  arrivals.push(tag)
-  await Promise.race([holds.get(tag) ?? sleep(HOLD_MS), ctx.closed])
-  if (ctx.res.destroyed) return
-  const total = usageOf.get(tag)
-  if (total === undefined) return defaultChat()(ctx)
-  return jsonReply(200, {
-    id: `chatcmpl-${tag}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: ctx.record.body?.model ?? 'gpt-4o',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: total - 1, completion_tokens: 1, total_tokens: total },
-  })(ctx)
-}
-function hold(tag: string): () => void {
-  let release!: () => void
-  holds.set(tag, new Promise<void>((r) => (release = r)))
-  return release
-}
+const tagged = taggedUpstream(HOLD_MS)
+const { arrivals, usageOf, hold } = tagged
 
-const up = await startUpstream(t, { chat: chatBehaviour })
+const up = await startUpstream(t, { chat: tagged.behaviour })
 const redis = await startRedis(t)
 const db = tempDb(t)
 const gateway = () => startGateway(t, `

@@ -11,7 +11,8 @@
 import t from 'tap'
 import OpenAI from 'openai'
 import { startGateway } from '../helpers/gateway.js'
-import { defaultChat, jsonReply, startUpstream, type Behaviour } from '../helpers/upstream.js'
+import { startUpstream } from '../helpers/upstream.js'
+import { taggedUpstream } from './pq-upstream.js'
 import { jsonCall } from '../helpers/http.js'
 import { refused } from '../helpers/assert.js'
 import { tempDb } from './keys-harness.js'
@@ -35,39 +36,10 @@ function jumpTo(msInto: number): void {
 }
 
 // ---- the upstream: records arrivals (tag = first word of the prompt, real arrival time); holds calls on demand ----
-const arrivals: string[] = []
-const arrivedAt = new Map<string, number>()
-const holds = new Map<string, Promise<void>>()
-/** Tags whose reply reports this many total tokens (else the fake upstream's own count). */
-const usageOf = new Map<string, number>()
-const tagOf = (body: any) => String(body?.messages?.[0]?.content ?? '').split(' ')[0]!
+const tagged = taggedUpstream(HOLD_MS)
+const { arrivals, arrivedAt, usageOf, hold } = tagged
 
-const chatBehaviour: Behaviour = async (ctx) => {
-  const tag = tagOf(ctx.record.body)
-  arrivals.push(tag)
-  arrivedAt.set(tag, Date.now())
-  await Promise.race([holds.get(tag) ?? sleep(HOLD_MS), ctx.closed])
-  if (ctx.res.destroyed) return
-  const total = usageOf.get(tag)
-  if (total === undefined) return defaultChat()(ctx)
-  return jsonReply(200, {
-    id: `chatcmpl-${tag}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: ctx.record.body?.model ?? 'gpt-4o',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: total - 1, completion_tokens: 1, total_tokens: total },
-  })(ctx)
-}
-
-/** A promise the upstream waits on for `tag`, and its release. */
-function hold(tag: string): () => void {
-  let release!: () => void
-  holds.set(tag, new Promise<void>((r) => (release = r)))
-  return release
-}
-
-const up = await startUpstream(t, { chat: chatBehaviour })
+const up = await startUpstream(t, { chat: tagged.behaviour })
 const gw = await startGateway(t, `
 pipeline:
   - request-id
