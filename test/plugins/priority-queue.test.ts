@@ -185,6 +185,17 @@ t.test('capacity 2: priority-0 calls overtake a queued priority-100 backlog (cha
   - model_name: emb
     litellm_params: { model: openai/text-embedding-3-small, api_base: ${url}, api_key: sk-up }
 `, 200)
+  // The first two calls of each route are held at the upstream until the test has seen every call queued behind
+  // them, however slow the machine (a loaded CI box can take longer than a fixed hold to queue the high calls).
+  let release = () => {}
+  let gate = Promise.resolve()
+  let heldLeft = 0
+  const held = (then: Behaviour): Behaviour => async (ctx) => {
+    if (heldLeft-- > 0) await Promise.race([gate, ctx.closed])
+    return then(ctx)
+  }
+  s.up.on('chat', counted(s.chat, 0, held(delay(200, defaultChat()))))
+  s.up.on('embeddings', counted(s.emb, 0, held(delay(200, defaultEmbeddings()))))
   const vipKey = await newKey(s.gw, { metadata: { priority: 0 } })
   // One call first, so the key's record is cached by auth and its calls reach the queue as fast as the others.
   await chatCall(s.gw, 'warm-up', {}, vipKey)
@@ -192,6 +203,9 @@ t.test('capacity 2: priority-0 calls overtake a queued priority-100 backlog (cha
   s.chat.max = 0
 
   for (const route of ['chat', 'embeddings'] as const) {
+    gate = new Promise<void>((r) => (release = r))
+    heldLeft = 2
+    t.teardown(() => release())
     const counter = route === 'chat' ? s.chat : s.emb
     const model = route === 'chat' ? 'gpt' : 'emb'
     const finished: string[] = []
@@ -209,7 +223,8 @@ t.test('capacity 2: priority-0 calls overtake a queued priority-100 backlog (cha
     // Chat: three high calls by body priority, two by the key's metadata priority; embeddings: all five by body.
     const high = Array.from({ length: 5 }, (_, i) =>
       route === 'chat' && i >= 3 ? call(`${route}-high-${i}`, null, vipKey) : call(`${route}-high-${i}`, 0))
-    await untilStatus(s.gw, model, (x) => x.queued === 23 || (x.priorities['0']?.queued ?? 0) + (x.priorities['0']?.inFlight ?? 0) >= 5, 'high calls queued')
+    await untilStatus(s.gw, model, (x) => x.queued === 23, 'high calls queued behind the two held ones')
+    release()
     await Promise.all([...low, ...high])
 
     const highAt = counter.arrivals.map((a, i) => (a.includes('-high-') ? i : -1)).filter((i) => i >= 0)
