@@ -12,6 +12,7 @@ import { startRedis } from '../helpers/redis.js'
 import { defaultChat, delay, startUpstream, type Behaviour } from '../helpers/upstream.js'
 import { jsonCall } from '../helpers/http.js'
 import { tempDb } from './keys-harness.js'
+import type { Counter } from './pq-upstream.js'
 import priorityQueue from '../../plugins/priority-queue/index.js'
 import { RedisGate, type GroupParams } from '../../plugins/priority-queue/gate-redis.js'
 
@@ -26,15 +27,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Upstream arrivals closer than this belong to one burst (calls held alike free their slots together), ms. */
 const BURST_MS = 100
 
-interface Counter {
-  arrivals: string[]
-  current: number
-  max: number
-  /** Per arrival: the tags in flight at the upstream just after it arrived. */
-  inFlightAt: string[][]
-  /** Per arrival: Date.now() when it arrived. */
-  times: number[]
-}
 const counter: Counter = { arrivals: [], current: 0, max: 0, inFlightAt: [], times: [] }
 const open = new Set<string>()
 let holdMs = 150

@@ -14,8 +14,7 @@ import { Redis } from 'ioredis'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
 import { startUpstream } from '../helpers/upstream.js'
-import { taggedUpstream } from './pq-upstream.js'
-import { jsonCall } from '../helpers/http.js'
+import { queueStatus, taggedUpstream, until } from './pq-upstream.js'
 import { refused } from '../helpers/assert.js'
 import { tempDb } from './keys-harness.js'
 import { promptTokensEstimate } from '../../core/pricing/budget.js'
@@ -69,20 +68,7 @@ function chat(gw: TestGateway, model: string, content: string, extra: Record<str
   if (!c) clients.set(gw, (c = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: MASTER, maxRetries: 0, timeout: 30_000 })))
   return c.chat.completions.create({ model, messages: [{ role: 'user', content }], ...extra } as any)
 }
-async function status(gw: TestGateway, model: string): Promise<any> {
-  const r = await jsonCall(gw.url, 'GET', '/queue/status', undefined, MASTER)
-  if (r.status !== 200) throw new Error(`queue/status: ${r.status} ${JSON.stringify(r.body)}`)
-  return r.body.models[model]
-}
-async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}; last ${JSON.stringify(v)}`)
-    await sleep(10)
-  }
-}
+const status = (gw: TestGateway, model: string) => queueStatus(gw.url, model, MASTER)
 const untilStatus = (gw: TestGateway, model: string, ok: (s: any) => boolean, what: string) =>
   until(() => status(gw, model), (s) => !!s && ok(s), what)
 const arrivalsReach = (n: number) => until(() => arrivals.length, (x) => x >= n, `${n} upstream arrivals`)

@@ -12,8 +12,7 @@ import t from 'tap'
 import OpenAI from 'openai'
 import { startGateway } from '../helpers/gateway.js'
 import { startUpstream } from '../helpers/upstream.js'
-import { taggedUpstream } from './pq-upstream.js'
-import { jsonCall } from '../helpers/http.js'
+import { queueStatus, taggedUpstream, until } from './pq-upstream.js'
 import { refused } from '../helpers/assert.js'
 import { tempDb } from './keys-harness.js'
 import { promptTokensEstimate } from '../../core/pricing/budget.js'
@@ -67,20 +66,7 @@ function chat(model: string, content: string, extra: Record<string, unknown> = {
     signal ? { signal } : undefined)
 }
 
-async function status(model: string): Promise<any> {
-  const r = await jsonCall(gw.url, 'GET', '/queue/status', undefined, MASTER)
-  if (r.status !== 200) throw new Error(`queue/status: ${r.status} ${JSON.stringify(r.body)}`)
-  return r.body.models[model]
-}
-async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}; last ${JSON.stringify(v)}`)
-    await sleep(5)
-  }
-}
+const status = (model: string) => queueStatus(gw.url, model, MASTER)
 const untilStatus = (model: string, ok: (s: any) => boolean, what: string) => until(() => status(model), (s) => !!s && ok(s), what)
 const arrivalsReach = (n: number) => until(() => arrivals.length, (x) => x >= n, `${n} upstream arrivals`)
 

@@ -10,6 +10,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { defaultChat, defaultEmbeddings, delay, startUpstream, type Behaviour, type FakeUpstream } from '../helpers/upstream.js'
 import { jsonCall } from '../helpers/http.js'
 import { tempDb } from './keys-harness.js'
+import type { Counter } from './pq-upstream.js'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import priorityQueue from '../../plugins/priority-queue/index.js'
 import { CapacityGate, WaiterHeap, type Waiter } from '../../plugins/priority-queue/queue.js'
@@ -20,16 +21,6 @@ const HOLD_MS = 100
 /** Upstream arrivals closer than this belong to one burst (calls held alike free their slots together), ms. */
 const BURST_MS = 100
 
-/** Tags of what the upstream saw, in arrival order, and the most it held at once. */
-interface Counter {
-  arrivals: string[]
-  current: number
-  max: number
-  /** Per arrival: the tags in flight at the upstream just after it arrived. */
-  inFlightAt: string[][]
-  /** Per arrival: Date.now() when it arrived. */
-  times: number[]
-}
 
 function tagOf(body: any): string {
   if (Array.isArray(body?.messages)) return String(body.messages[0]?.content ?? '')
