@@ -104,6 +104,8 @@ export class RedisGate {
   /** Early wake-ups: member -> the minute it was counted in. */
   private readonly early = new Map<string, number>()
   private readonly held = new Map<string, Held>()
+  /** Members that left are remembered briefly so a late wake-up can be answered with a release. */
+  private readonly gone = new Map<string, { name: string; level: string; tokens: number }>()
   private readonly params = new Map<string, GroupParams>()
   /** Per group with per-minute limits: the timer for the next boundary, set while this replica has waiters there. */
   private readonly boundaries = new Map<string, BoundaryTimer>()
@@ -327,8 +329,6 @@ export class RedisGate {
     w.admit()
   }
 
-  /** Members that left are remembered briefly so a late wake-up can be answered with a release. */
-  private readonly gone = new Map<string, { name: string; level: string; tokens: number }>()
   private groupOfStray(member: string) {
     const g = this.gone.get(member)
     if (g) this.gone.delete(member)
@@ -371,7 +371,7 @@ export class RedisGate {
   }
 
   /** Forget a waiter that left while Redis may still admit it (a late admission is then released). */
-  forget(w: SharedWaiter): void {
+  private forget(w: SharedWaiter): void {
     this.gone.set(w.member, { name: w.group, level: w.level, tokens: w.tokens })
     if (this.gone.size > 10_000) this.gone.delete(this.gone.keys().next().value!)
   }

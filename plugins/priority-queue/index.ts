@@ -155,8 +155,8 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   const everyGroup = typeof options.max_parallel_requests === 'number' ? options.max_parallel_requests : undefined
   let seq = 0
 
-  function limitsOf(group: string): GroupLimits {
-    const targets = models.resolve(group)
+  /** `targets`: the group's deployments, as models.resolve() returned them (the caller has them already). */
+  function limitsOf(group: string, targets: readonly Target[]): GroupLimits {
     let l = limitsCache.get(targets)
     if (l === undefined) limitsCache.set(targets, (l = groupLimits(targets, perGroup?.[group] ?? everyGroup ?? Infinity)))
     return l
@@ -364,8 +364,9 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     const state = ctx.state
     if (!MODEL_KINDS.has(state.kind)) return next()
     // The group's own name: an alias (model_group_alias) shares its group's gate, not a second one beside it.
-    const group = models.resolve(state.model)[0]?.modelName ?? state.model
-    const l = limitsOf(group)
+    const targets = models.resolve(state.model)
+    const group = targets[0]?.modelName ?? state.model
+    const l = limitsOf(group, targets)
     if (!l.gated) return next()
     const rank = rankOf(state)
     const tokens = estimateOf(state, l)
@@ -398,7 +399,7 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     if (shared) {
       // Every gated group, also those this replica has not served yet: others may have queued calls in Redis.
       for (const m of models.list()) {
-        const l = limitsOf(m.id)
+        const l = limitsOf(m.id, models.resolve(m.id))
         if (l.gated) paramsOf(m.id, l)
       }
       for (const group of paramsCache.keys()) {
