@@ -120,8 +120,10 @@ t.test('capacity 2 across two gateways: priority-0 calls overtake a priority-100
   const low: Promise<void>[] = []
   for (let i = 0; i < 20; i++) {
     low.push(call(i % 2 ? a : b, `low-${i}`, 100))
-    // Arrival order across replicas is by arrival time (ms): space the calls so it is unambiguous.
-    await sleep(2)
+    // Arrival order across replicas is the order the calls joined the shared queue: each call is seen there (or in
+    // a slot) before the next is sent, so a loaded machine cannot reorder two sends to different gateways.
+    if (i < 2) await untilStatus(a, (x) => x.inFlight === i + 1, `low-${i} in flight`)
+    else await untilStatus(a, (x) => x.queued === i - 1, `low-${i} queued`)
   }
   const st = await untilStatus(a, (x) => x.queued === 18, '18 low calls queued in Redis')
   t.equal(st.capacity, 2)
