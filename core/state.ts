@@ -117,6 +117,12 @@ export interface CoreState {
    */
   routeError: GatewayError | null
   timings: Record<string, number>
+  /**
+   * Stream events of OpenAI-format upstreams may be forwarded as received, unparsed (core/upstream/passthrough.ts).
+   * Set for HTTP model calls before the request chain; a plugin that must see or change stream content (a
+   * guardrail, MCP) sets it false in its middleware. The SDK never sets it: its callers get chunk objects.
+   */
+  streamPassthrough: boolean
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
   /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
@@ -164,6 +170,7 @@ export function createState(
     batchIndex: null,
     routeError: null,
     timings: {},
+    streamPassthrough: false,
     signal,
     done,
     get scope() {

@@ -114,6 +114,12 @@ export interface OperationAdapter<Req, Res, Chunk = never> {
   finish?(body: Record<string, unknown>, req: Req, target: Target, stream: boolean): Record<string, unknown>
   response(body: unknown, meta: ResponseMeta): Res
   stream?(req: Req, meta: ResponseMeta): StreamTranslator<Chunk>
+  /**
+   * The upstream's stream events are OpenAI chunks already (the OpenAI family): the HTTP proxy forwards their text
+   * as received instead of parsing and re-serialising each one (core/upstream/passthrough.ts). `stream()` still
+   * runs on the few events that must be read (usage, errors).
+   */
+  passthrough?: boolean
 }
 
 export interface ProviderRequest {
@@ -156,3 +162,23 @@ export interface ProviderAdapter {
 export type ProviderResult =
   | { kind: 'json'; body: ChatCompletion | TextCompletion | EmbeddingResponse; usage: Usage | null }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk | TextCompletion> }
+  | { kind: 'passthrough'; events: AsyncIterable<PassEvent> }
+
+/**
+ * One event of a pass-through stream (only when the request allowed it: `state.streamPassthrough`, HTTP callers):
+ * the upstream's `data:` text, forwarded byte for byte, with what the gateway needs read off it without a parse.
+ */
+export interface PassEvent {
+  /** The event's JSON text as the upstream sent it. */
+  readonly data: string
+  /**
+   * Set when the event had to be parsed (it carries usage, or lacks a `choices` list): it is written from this
+   * object, as a translated chunk would be. null for the ordinary content event.
+   */
+  readonly chunk: ChatChunk | TextCompletion | null
+  /** Where a `"usage": null` member sits in `data` (with its separating comma), cut for a client that did not ask for usage; -1 = none. */
+  readonly nullUsageFrom: number
+  readonly nullUsageTo: number
+  /** Output characters in the event (content, reasoning, tool arguments, text), to price a stream cut short. */
+  readonly chars: number
+}

@@ -46,6 +46,7 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     state.model = body.model as string
     // Embeddings have no streaming form; a stray `stream: true` is ignored as OpenAI ignores it.
     state.stream = op !== 'embeddings' && body.stream === true
+    state.streamPassthrough = state.stream
     if (body.priority !== undefined) state.priority = body.priority as number
     const retries = body.num_retries ?? ctx.req.headers['x-litellm-num-retries']
     if (retries !== undefined) state.numRetries = nonNegativeInt(retries, 'num_retries')
@@ -132,9 +133,9 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     }
     const served = state.target ?? target
     callHeaders(ctx, served)
-    if (result.kind === 'stream') {
+    if (result.kind !== 'json') {
       const opts = state.body!.stream_options as { include_usage?: boolean } | null | undefined
-      await writeSse(ctx, result.chunks, opts?.include_usage === true)
+      await writeSse(ctx, result, opts?.include_usage === true)
       priceCall(state, served, op, pricing)
       return
     }

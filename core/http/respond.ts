@@ -10,6 +10,7 @@ import { sseData, SSE_DONE } from '../sse.js'
 import { chunkForClient } from '../openai/shape.js'
 import type { GatewayState } from '../state.js'
 import type { Usage } from '../openai/types.js'
+import type { PassEvent, ProviderResult } from '../../providers/types.js'
 
 export type GatewayContext = ParameterizedContext<GatewayState>
 
@@ -64,30 +65,24 @@ function outputChars(chunk: StreamChunk): number {
 }
 
 /**
- * Write OpenAI chunks as SSE, then `data: [DONE]`. Usage chunks are recorded in state.usage and forwarded only when
- * the client asked for them (`stream_options.include_usage`). Resolves when the stream is over, however it ended.
+ * Write a stream as SSE, then `data: [DONE]`: translated chunk objects, or a pass-through's events forwarded as the
+ * upstream sent them. Usage is recorded in state.usage and forwarded only when the client asked for it
+ * (`stream_options.include_usage`). Resolves when the stream is over, however it ended.
  */
-export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<StreamChunk>, includeUsage: boolean): Promise<void> {
+export async function writeSse(ctx: GatewayContext, result: StreamResult, includeUsage: boolean): Promise<void> {
   const res = ctx.res
   const state = ctx.state
   ctx.respond = false
   ctx.status = 200
   res.writeHead(200, SSE_HEADERS)
-  const it = chunks[Symbol.asyncIterator]()
+  const pass = result.kind === 'passthrough'
+  const it = (pass ? result.events : result.chunks)[Symbol.asyncIterator]() as AsyncIterator<PassEvent | StreamChunk>
   // Chunks translated from one upstream read arrive within one tick: cork the socket for that tick so they leave in
   // one write instead of one syscall each.
   let corked = false
   const uncork = () => {
     corked = false
     res.uncork()
-  }
-  const write = (data: string): boolean => {
-    if (!corked) {
-      corked = true
-      res.cork()
-      process.nextTick(uncork)
-    }
-    return res.write(data)
   }
   let finished = false
   try {
@@ -97,13 +92,16 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
         finished = true
         break
       }
-      if (step.value.usage) state.usage = step.value.usage
-      else if (state.usage === null) state.outputChars += outputChars(step.value)
-      const chunk = chunkForClient(step.value, includeUsage)
-      if (chunk === null) continue
+      const text = pass ? passText(state, step.value as PassEvent, includeUsage) : chunkText(state, step.value as StreamChunk, includeUsage)
+      if (text === null) continue
       // Ended elsewhere (a shutdown deadline wrote its error event) or gone: stop reading upstream.
       if (res.writableEnded || res.destroyed) break
-      if (!write(sseData(chunk))) await drained(res)
+      if (!corked) {
+        corked = true
+        res.cork()
+        process.nextTick(uncork)
+      }
+      if (!res.write(text)) await drained(res)
     }
     if (!res.writableEnded && !res.destroyed) res.end(SSE_DONE)
   } catch (err) {
@@ -114,4 +112,23 @@ export async function writeSse(ctx: GatewayContext, chunks: AsyncIterable<Stream
   } finally {
     if (!finished && it.return) await it.return().catch(() => undefined)
   }
+}
+
+export type StreamResult = Exclude<ProviderResult, { kind: 'json' }>
+
+/** A translated chunk's SSE text, null when the client does not get it (usage it did not ask for). */
+function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {
+  if (chunk.usage) state.usage = chunk.usage
+  else if (state.usage === null) state.outputChars += outputChars(chunk)
+  const out = chunkForClient(chunk, includeUsage)
+  return out === null ? null : sseData(out)
+}
+
+/** A pass-through event's SSE text: its own bytes, less a `"usage": null` member the client did not ask for. */
+function passText(state: GatewayState, ev: PassEvent, includeUsage: boolean): string | null {
+  if (ev.chunk !== null) return chunkText(state, ev.chunk, includeUsage)
+  if (state.usage === null) state.outputChars += ev.chars
+  const data = ev.data
+  if (includeUsage || ev.nullUsageFrom === -1) return 'data: ' + data + '\n\n'
+  return 'data: ' + data.slice(0, ev.nullUsageFrom) + data.slice(ev.nullUsageTo) + '\n\n'
 }

@@ -22,6 +22,7 @@ import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
 import type { Logger } from '../logger.js'
 import { SseParser } from '../sse.js'
+import { passStream } from './passthrough.js'
 import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
 import { chatToChunks, textToChunks } from '../openai/shape.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
@@ -61,10 +62,13 @@ export function createDispatch({ dispatcher, providers, logger, maxConnections }
       result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
       if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
     } else {
-      result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge)
+      // Pass-through only where the client reads the events as sent (HTTP, no plugin that needs the content).
+      const pass = attempt.stream && !viaChat && state.streamPassthrough
+      result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge, pass)
     }
     if (!viaChat) return result
     if (result.kind === 'json') return { kind: 'json', body: chatToText(result.body as never), usage: result.usage }
+    if (result.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', 'a chat pass-through cannot serve a text completion')
     return { kind: 'stream', chunks: mapIterable(result.chunks, chatChunkToText as never) }
   }
 }
@@ -77,6 +81,7 @@ function withDefaults(defaults: Readonly<Record<string, unknown>>, request: Reco
 async function callHttp(
   adapter: ProviderAdapter, opAdapter: AnyOp | undefined, op: Attempt['op'], target: Target, request: Record<string, unknown>,
   stream: boolean, clientSignal: AbortSignal, meta: ResponseMeta, dispatcher: Dispatcher, gauge: ConnectionGauge | null,
+  passthrough: boolean,
 ): Promise<ProviderResult> {
   if (!opAdapter) throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} has no ${op} translator`)
   let body = applyParamMap(request, opAdapter.params, target, opAdapter.policy)
@@ -152,6 +157,11 @@ async function callHttp(
   }
   const translator = opAdapter.stream(request, meta)
   const decoder = opAdapter.decoder ? opAdapter.decoder() : new SseParser()
+  if (passthrough && opAdapter.passthrough && !opAdapter.decoder) {
+    const provider = target.provider
+    const events = passStream(res.body, decoder, translator, op, (c) => checkChunk(c, provider), (err) => transportError(err, clientSignal, target))
+    return { kind: 'passthrough', events: await prime(events) }
+  }
   return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target)) }
 }
 

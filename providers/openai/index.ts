@@ -150,6 +150,7 @@ export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
       },
       response: (body) => body as ChatCompletion,
       stream: () => new OpenAIStream<ChatChunk>(o.name),
+      passthrough: true,
     },
     completions: {
       params: { model: modelRule() } as ParamMap<any>,
@@ -159,6 +160,7 @@ export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
       },
       response: (body) => body as TextCompletion,
       stream: () => new OpenAIStream<TextCompletion>(o.name),
+      passthrough: true,
     },
     embeddings: {
       params: { model: modelRule() } as ParamMap<any>,

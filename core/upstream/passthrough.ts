@@ -1,0 +1,169 @@
+/**
+ * Streaming pass-through for OpenAI-format upstreams: each SSE event's JSON text goes to the client as received,
+ * never parsed and re-serialised. What the gateway needs is read off the text with a few `indexOf` scans:
+ *
+ * - usage: an event whose `"usage"` member is an object is parsed (it is one event per stream, usually the last),
+ *   so cost, budgets and spend logs see exact usage;
+ * - errors: an event with an `"error"` member is parsed and fails the stream as the translated path does;
+ * - shape: an event must be a JSON object with a `"choices"` list; one without (a usage-only chunk from some hosts)
+ *   is parsed and normalised as the translated path does;
+ * - output characters (content, reasoning, tool arguments, legacy text), to price a stream cut short.
+ *
+ * A member is found by its quoted key followed by `:`: inside a JSON string a quote is always escaped, so
+ * `"usage"` followed by a colon can only be a key. The text of an ordinary event is not otherwise validated: a host
+ * that sends broken JSON mid-stream has it forwarded, where the translated path would have sent an error event.
+ */
+import type { Readable } from 'node:stream'
+import { GatewayError } from '../errors.js'
+import type { EventDecoder, Operation, PassEvent, StreamTranslator, Target } from '../../providers/types.js'
+import type { ChatChunk, TextCompletion, Usage } from '../openai/types.js'
+
+type Chunk = (ChatChunk | TextCompletion) & { usage?: Usage | null }
+
+class Event implements PassEvent {
+  constructor(
+    readonly data: string,
+    readonly chunk: ChatChunk | TextCompletion | null,
+    readonly nullUsageFrom: number,
+    readonly nullUsageTo: number,
+    readonly chars: number,
+  ) {}
+}
+
+const QUOTE = 34
+const COLON = 58
+const BACKSLASH = 92
+const OPEN_BRACE = 123
+const CLOSE_BRACE = 125
+const OPEN_BRACKET = 91
+const COMMA = 44
+
+function isWs(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9
+}
+
+/** Index of the value of the first member named by `quotedKey` ('"usage"'), from `from`; -1 if none. */
+export function valueAt(s: string, quotedKey: string, from = 0): number {
+  for (;;) {
+    const k = s.indexOf(quotedKey, from)
+    if (k === -1) return -1
+    let i = k + quotedKey.length
+    while (isWs(s.charCodeAt(i))) i++
+    if (s.charCodeAt(i) === COLON) {
+      i++
+      while (isWs(s.charCodeAt(i))) i++
+      return i
+    }
+    from = k + 1
+  }
+}
+
+/** Characters of the JSON string starting at `i` (its opening quote); an escape counts as one. */
+function stringChars(s: string, i: number): number {
+  let n = 0
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s.charCodeAt(j)
+    if (c === QUOTE) return n
+    if (c === BACKSLASH) j += s.charCodeAt(j + 1) === 117 /* u */ ? 5 : 1
+    n++
+  }
+  return n
+}
+
+/** Characters of every string member named `quotedKey`. */
+function memberChars(s: string, quotedKey: string): number {
+  let n = 0
+  let from = 0
+  for (;;) {
+    const v = valueAt(s, quotedKey, from)
+    if (v === -1) return n
+    if (s.charCodeAt(v) === QUOTE) n += stringChars(s, v)
+    from = v
+  }
+}
+
+const CHAT_FIELDS = ['"content"', '"reasoning_content"', '"arguments"'] as const
+const TEXT_FIELDS = ['"text"'] as const
+
+/** The event as forwarded, or null when it must be parsed (usage object, error, no choices list, not an object). */
+function scan(data: string, fields: readonly string[]): Event | null {
+  let end = data.length - 1
+  while (end > 0 && isWs(data.charCodeAt(end))) end--
+  if (data.charCodeAt(0) !== OPEN_BRACE || data.charCodeAt(end) !== CLOSE_BRACE) return null
+  const choices = valueAt(data, '"choices"')
+  if (choices === -1 || data.charCodeAt(choices) !== OPEN_BRACKET) return null
+  if (valueAt(data, '"error"') !== -1) return null
+  let from = -1
+  let to = -1
+  const usage = valueAt(data, '"usage"')
+  if (usage !== -1) {
+    if (!data.startsWith('null', usage)) return null
+    // The member to cut: from the comma before its key (or, first in the object, to the comma after its value).
+    const key = data.lastIndexOf('"usage"', usage)
+    to = usage + 4
+    let i = key - 1
+    while (i > 0 && isWs(data.charCodeAt(i))) i--
+    if (data.charCodeAt(i) === COMMA) from = i
+    else {
+      from = key
+      let j = to
+      while (isWs(data.charCodeAt(j))) j++
+      if (data.charCodeAt(j) === COMMA) to = j + 1
+    }
+  }
+  let chars = 0
+  for (let f = 0; f < fields.length; f++) chars += memberChars(data, fields[f]!)
+  return new Event(data, null, from, to, chars)
+}
+
+/**
+ * The pass-through iterator. `tr` is the operation's ordinary translator: it handles the events that must be
+ * parsed (and throws on an error event), so both paths agree on what a chunk means. `check` is dispatch's check of
+ * a parsed chunk (the `choices` list; returns whether it carries usage).
+ */
+export async function* passStream(
+  body: Readable, parser: EventDecoder, tr: StreamTranslator<Chunk>, op: Operation,
+  check: (c: Chunk) => boolean, fail: (err: unknown) => GatewayError,
+): AsyncGenerator<PassEvent> {
+  const fields = op === 'completions' ? TEXT_FIELDS : CHAT_FIELDS
+  let usageSeen = false
+  let last: Chunk | null = null
+  function* parsed(c: Chunk): Generator<PassEvent> {
+    if (check(c)) usageSeen = true
+    last = c
+    yield new Event('', c, -1, -1, 0)
+  }
+  try {
+    for await (const bytes of body) {
+      const events = parser.push(bytes as Buffer)
+      for (let i = 0; i < events.length; i++) {
+        const data = events[i]!.data
+        if (data === '[DONE]' || data === '') continue
+        const ev = scan(data, fields)
+        if (ev) yield ev
+        else for (const c of tr.event(events[i]!)) yield* parsed(c)
+      }
+    }
+    for (const e of parser.end()) {
+      if (e.data === '[DONE]' || e.data === '') continue
+      const ev = scan(e.data, fields)
+      if (ev) yield ev
+      else for (const c of tr.event(e)) yield* parsed(c)
+    }
+    const tail = tr.end()
+    for (const c of tail.chunks) yield* parsed(c)
+    const lastChunk = last as Chunk | null
+    if (tail.usage && !usageSeen && lastChunk) {
+      const u = { id: lastChunk.id, object: lastChunk.object, created: lastChunk.created, model: lastChunk.model, choices: [], usage: tail.usage }
+      yield new Event('', u as unknown as Chunk, -1, -1, 0)
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) throw err
+    throw fail(err)
+  } finally {
+    if (!body.destroyed) body.destroy()
+  }
+}
+
+/** Test seam: how one event's text is read. */
+export const scanEvent = (data: string, op: Operation = 'chat'): PassEvent | null => scan(data, op === 'completions' ? TEXT_FIELDS : CHAT_FIELDS)
