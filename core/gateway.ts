@@ -115,7 +115,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   for (const { plugin, options } of loaded) plugin.register?.(container, options)
 
   const cradle = container.cradle
-  const { middleware, interceptors } = buildChains(loaded, cradle)
+  const { middleware, names: middlewareNames, interceptors } = buildChains(loaded, cradle)
   const dispatch = recordAttempts(createDispatch({ dispatcher, providers, logger, maxConnections }), logger)
   // A group the router's pre-call checks emptied fails here, in the attempt chain, so fallback plugins still act on it.
   const attempt = composeAttemptChain(interceptors, (a) =>
@@ -130,7 +130,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   for (const r of coreRoutes(cradle, attempt, coreDeps)) registrar.add(r)
   for (const { plugin, options } of loaded) plugin.routes?.(registrar, cradle, options)
   const app = createHttpApp({
-    container, logger, middleware, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins,
+    container, logger, middleware, middlewareNames, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins,
     accessLog: config.server.access_log,
   })
 

@@ -117,6 +117,13 @@ export interface CoreState {
    */
   routeError: GatewayError | null
   timings: Record<string, number>
+  /** performance.now() at the start, for sub-millisecond durations (overhead, per-plugin timings). */
+  startedHr: number
+  /** performance.now() as each step of the request chain was entered (core/pipeline.ts), and the steps' names. */
+  chainMarks: number[]
+  chainNames: readonly string[] | null
+  /** Time spent in provider calls (request, network, upstream, response headers or body; streams to their first event), ms. */
+  upstreamMs: number
   /**
    * Stream events of OpenAI-format upstreams may be forwarded as received, unparsed (core/upstream/passthrough.ts).
    * Set for HTTP model calls before the request chain; a plugin that must see or change stream content (a
@@ -170,6 +177,10 @@ export function createState(
     batchIndex: null,
     routeError: null,
     timings: {},
+    startedHr: performance.now(),
+    chainMarks: [],
+    chainNames: null,
+    upstreamMs: 0,
     streamPassthrough: false,
     signal,
     done,

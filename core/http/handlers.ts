@@ -106,7 +106,16 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
   function callHeaders(ctx: GatewayContext, target: Target): void {
     const state = ctx.state
     const res = ctx.res
-    if (res.headersSent || !deps.litellmHeaders) return
+    if (res.headersSent) return
+    // LiteLLM's latency headers, always sent: the time to this response's headers (a stream's first event), and
+    // the part of it spent in the gateway rather than in provider calls.
+    const total = performance.now() - state.startedHr
+    const overhead = Math.max(0, total - state.upstreamMs)
+    state.timings.response_ms = Math.round(total * 1000) / 1000
+    state.timings.overhead_ms = Math.round(overhead * 1000) / 1000
+    res.setHeader('x-litellm-response-duration-ms', String(state.timings.response_ms))
+    res.setHeader('x-litellm-overhead-duration-ms', String(state.timings.overhead_ms))
+    if (!deps.litellmHeaders) return
     const h = headersOf(target)
     const retries = state.attempts.length > 0 ? state.attempts.length - 1 : 0
     res.setHeader('x-litellm-model-id', h.id)

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js'
 import type { GatewayState } from '../state.js'
 import { beginRequest } from '../request.js'
 import type { GatewayMiddleware } from '../plugin.js'
-import { composeRequestChain } from '../pipeline.js'
+import { chainTimings, composeRequestChain } from '../pipeline.js'
 import { prepareModelRequest } from './handlers.js'
 import { multiModel } from './multi.js'
 import type { GatewayContext } from './respond.js'
@@ -35,6 +35,8 @@ export interface HttpAppOptions {
   container: AwilixContainer<Cradle>
   logger: Logger
   middleware: readonly GatewayMiddleware[]
+  /** The plugin each middleware belongs to (per-plugin timings). */
+  middlewareNames?: readonly string[]
   routes: readonly RouteDef[]
   bodyLimit: number
   inFlight: InFlight
@@ -54,7 +56,7 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   for (const route of o.routes) {
     const stack: GatewayMiddleware[] = []
     if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining))
-    const chain = route.public ? route.handler : composeRequestChain(o.middleware, markKind(route))
+    const chain = route.public ? route.handler : composeRequestChain(o.middleware, markKind(route), o.middlewareNames)
     // Chat takes several models in one request (LiteLLM's batch completions): each runs the chain on its own.
     if (route.body && route.kind === 'chat' && !route.public) stack.push(multiModel(chain, o.container, o.logger))
     stack.push(chain)
@@ -78,7 +80,7 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
 /** Response headers a browser client may read: the request id and LiteLLM's call headers. */
 const EXPOSED_HEADERS = 'x-request-id, x-litellm-call-id, x-litellm-model-id, x-litellm-model-api-base, x-litellm-version, ' +
   'x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-max-retries, x-litellm-timeout, x-litellm-response-cost, ' +
-  'x-litellm-key-spend, x-litellm-key-max-budget, retry-after'
+  'x-litellm-key-spend, x-litellm-key-max-budget, x-litellm-overhead-duration-ms, x-litellm-response-duration-ms, retry-after'
 
 /**
  * CORS for browser clients, as LiteLLM allows by default: preflights are answered here, before any auth, and
@@ -209,6 +211,9 @@ function logRequest(logger: Logger, ctx: GatewayContext, aborted: boolean): void
     }
     if (state.costUsd) fields.costUsd = state.costUsd
     if (state.timings.queue_ms !== undefined) fields.queueMs = state.timings.queue_ms
+    if (state.timings.overhead_ms !== undefined) fields.overheadMs = state.timings.overhead_ms
+    fields.upstreamMs = Math.round(state.upstreamMs * 1000) / 1000
+    fields.pluginMs = chainTimings(state, state.timings.response_ms !== undefined ? state.startedHr + state.timings.response_ms : performance.now())
   }
   if (state.principal && state.principal.kind !== 'anonymous') fields.principal = state.principal.id
   if (state.error) fields.error = state.error.code

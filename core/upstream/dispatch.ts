@@ -58,13 +58,19 @@ export function createDispatch({ dispatcher, providers, logger, maxConnections }
     }
     const req = viaChat ? textToChatRequest(request) : request
     let result: ProviderResult
-    if (adapter.invoke) {
-      result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
-      if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
-    } else {
-      // Pass-through only where the client reads the events as sent (HTTP, no plugin that needs the content).
-      const pass = attempt.stream && !viaChat && state.streamPassthrough
-      result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge, pass)
+    // The provider call's time (to a stream's first event), which x-litellm-overhead-duration-ms leaves out.
+    const t0 = performance.now()
+    try {
+      if (adapter.invoke) {
+        result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
+        if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
+      } else {
+        // Pass-through only where the client reads the events as sent (HTTP, no plugin that needs the content).
+        const pass = attempt.stream && !viaChat && state.streamPassthrough
+        result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge, pass)
+      }
+    } finally {
+      state.upstreamMs += performance.now() - t0
     }
     if (!viaChat) return result
     if (result.kind === 'json') return { kind: 'json', body: chatToText(result.body as never), usage: result.usage }
