@@ -179,7 +179,7 @@ async function run(op: Operation, params: unknown) {
     hideParams(result.body, { response_cost: state.costUsd, model_id: (state.target ?? target).id, custom_llm_provider: (state.target ?? target).provider })
     return { result, request }
   }
-  // The SDK never allows the pass-through (state.streamPassthrough stays false): its callers get chunk objects.
+  // The SDK never allows the pass-through (state.passthrough stays false): its callers get chunk objects.
   if (result.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', 'a pass-through stream reached the SDK')
   const chunks = result.chunks
   const stream = {

@@ -125,11 +125,12 @@ export interface CoreState {
   /** Time spent in provider calls (request, network, upstream, response headers or body; streams to their first event), ms. */
   upstreamMs: number
   /**
-   * Stream events of OpenAI-format upstreams may be forwarded as received, unparsed (core/upstream/passthrough.ts).
-   * Set for HTTP model calls before the request chain; a plugin that must see or change stream content (a
-   * guardrail, MCP) sets it false in its middleware. The SDK never sets it: its callers get chunk objects.
+   * Replies of OpenAI-format upstreams (JSON bodies and stream events) may be forwarded as received, unparsed
+   * (core/upstream/passthrough.ts). Set for HTTP model calls before the request chain; a plugin that must see or
+   * change stream content (a guardrail, MCP) sets it false in its middleware (a JSON reply is parsed for whoever
+   * reads `result.body`). The SDK never sets it: its callers get objects.
    */
-  streamPassthrough: boolean
+  passthrough: boolean
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
   /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
@@ -181,7 +182,7 @@ export function createState(
     chainMarks: [],
     chainNames: null,
     upstreamMs: 0,
-    streamPassthrough: false,
+    passthrough: false,
     signal,
     done,
     get scope() {

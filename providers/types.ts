@@ -165,7 +165,7 @@ export type ProviderResult =
   | { kind: 'passthrough'; events: AsyncIterable<PassEvent> }
 
 /**
- * One event of a pass-through stream (only when the request allowed it: `state.streamPassthrough`, HTTP callers):
+ * One event of a pass-through stream (only when the request allowed it: `state.passthrough`, HTTP callers):
  * the upstream's `data:` text, forwarded byte for byte, with what the gateway needs read off it without a parse.
  */
 export interface PassEvent {

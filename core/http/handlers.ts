@@ -12,6 +12,7 @@ import type { GatewayContext } from './respond.js'
 import { writeSse } from './respond.js'
 import { embeddingsAsBase64 } from '../openai/shape.js'
 import { readJsonBody } from './body.js'
+import { RawJson } from '../upstream/passthrough.js'
 import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
 import type { ProviderAdapter, Target } from '../../providers/types.js'
@@ -46,7 +47,7 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     state.model = body.model as string
     // Embeddings have no streaming form; a stray `stream: true` is ignored as OpenAI ignores it.
     state.stream = op !== 'embeddings' && body.stream === true
-    state.streamPassthrough = state.stream
+    state.passthrough = true
     if (body.priority !== undefined) state.priority = body.priority as number
     const retries = body.num_retries ?? ctx.req.headers['x-litellm-num-retries']
     if (retries !== undefined) state.numRetries = nonNegativeInt(retries, 'num_retries')
@@ -151,6 +152,12 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     state.usage = result.usage
     priceCall(state, served, op, pricing)
     if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
+    // A pass-through reply nobody read goes out as the upstream's own text (checked in core/upstream/passthrough.ts).
+    if (result instanceof RawJson && !result.read) {
+      ctx.type = 'application/json'
+      ctx.body = result.raw
+      return
+    }
     let body = result.body
     if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
     ctx.body = body

@@ -22,7 +22,7 @@ import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
 import type { Logger } from '../logger.js'
 import { SseParser } from '../sse.js'
-import { passStream } from './passthrough.js'
+import { passStream, rawJson } from './passthrough.js'
 import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
 import { chatToChunks, textToChunks } from '../openai/shape.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
@@ -65,8 +65,8 @@ export function createDispatch({ dispatcher, providers, logger, maxConnections }
         result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
         if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
       } else {
-        // Pass-through only where the client reads the events as sent (HTTP, no plugin that needs the content).
-        const pass = attempt.stream && !viaChat && state.streamPassthrough
+        // Pass-through only where the client reads the reply as sent (HTTP, no plugin that needs the content).
+        const pass = !viaChat && state.passthrough
         result = await callHttp(adapter, adapter[op] as AnyOp | undefined, op, target, req, attempt.stream, state.signal, meta, dispatcher, gauge, pass)
       }
     } finally {
@@ -135,7 +135,12 @@ async function callHttp(
   const jsonReply = !stream || String(res.headers['content-type'] ?? '').startsWith('application/json')
   if (jsonReply) {
     try {
-      const json = await res.body.json()
+      const text = await res.body.text()
+      if (passthrough && !stream && opAdapter.passthrough) {
+        const raw = rawJson(text, op, request.encoding_format === 'base64')
+        if (raw) return raw
+      }
+      const json = JSON.parse(text)
       // A 200 whose body is JSON but not an object (a bare string, an array) is no OpenAI response either; passed
       // through, Koa would send it to the client as a text/plain 200.
       if (json === null || typeof json !== 'object' || Array.isArray(json)) {

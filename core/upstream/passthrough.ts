@@ -167,3 +167,68 @@ export async function* passStream(
 
 /** Test seam: how one event's text is read. */
 export const scanEvent = (data: string, op: Operation = 'chat'): PassEvent | null => scan(data, op === 'completions' ? TEXT_FIELDS : CHAT_FIELDS)
+
+/**
+ * A non-streaming OpenAI-format reply kept as the upstream's text: the HTTP proxy sends it on as is, and `body`
+ * parses it only for a caller that reads it (a plugin, the several-models answer). Usage is parsed on its own
+ * (the `"usage"` object's text), so cost and budgets never need the whole body parsed.
+ */
+export class RawJson {
+  readonly kind = 'json' as const
+  private parsed: unknown = undefined
+  constructor(readonly raw: string, readonly usage: Usage | null) {}
+  get body(): never {
+    if (this.parsed === undefined) this.parsed = JSON.parse(this.raw)
+    return this.parsed as never
+  }
+  /** Whether `body` was read (then it may have been changed, and is what must be sent). */
+  get read(): boolean {
+    return this.parsed !== undefined
+  }
+}
+
+/** End (exclusive) of the JSON object starting at `i`, strings skipped; -1 if it does not close. */
+function objectEnd(s: string, i: number): number {
+  let depth = 0
+  for (let j = i; j < s.length; j++) {
+    const c = s.charCodeAt(j)
+    if (c === QUOTE) {
+      for (j++; j < s.length; j++) {
+        const d = s.charCodeAt(j)
+        if (d === BACKSLASH) j++
+        else if (d === QUOTE) break
+      }
+    } else if (c === OPEN_BRACE) depth++
+    else if (c === CLOSE_BRACE && --depth === 0) return j + 1
+  }
+  return -1
+}
+
+/**
+ * The reply as a RawJson, or null when it must be parsed: not an object, no `choices` (`data` for embeddings)
+ * list, an `error` member, float embeddings a base64 client must get converted, or a usage that is not an object.
+ */
+export function rawJson(text: string, op: Operation, wantsBase64: boolean): RawJson | null {
+  let start = 0
+  while (isWs(text.charCodeAt(start))) start++
+  let end = text.length - 1
+  while (end > 0 && isWs(text.charCodeAt(end))) end--
+  if (text.charCodeAt(start) !== OPEN_BRACE || text.charCodeAt(end) !== CLOSE_BRACE) return null
+  const list = valueAt(text, op === 'embeddings' ? '"data"' : '"choices"')
+  if (list === -1 || text.charCodeAt(list) !== OPEN_BRACKET) return null
+  if (valueAt(text, '"error"') !== -1) return null
+  if (wantsBase64) {
+    const e = valueAt(text, '"embedding"', list)
+    if (e !== -1 && text.charCodeAt(e) !== QUOTE) return null
+  }
+  const u = valueAt(text, '"usage"')
+  if (u === -1 || text.startsWith('null', u)) return new RawJson(text, null)
+  if (text.charCodeAt(u) !== OPEN_BRACE) return null
+  const uEnd = objectEnd(text, u)
+  if (uEnd === -1) return null
+  try {
+    return new RawJson(text, JSON.parse(text.slice(u, uEnd)) as Usage)
+  } catch {
+    return null
+  }
+}

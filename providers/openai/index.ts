@@ -165,6 +165,7 @@ export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
     embeddings: {
       params: { model: modelRule() } as ParamMap<any>,
       response: (body) => body as EmbeddingResponse,
+      passthrough: true,
     },
     error: (status, body, headers) => openAIError(o.name, status, body, headers),
   }

@@ -137,3 +137,40 @@ t.test('a usage-only chunk without choices is normalised as the translated path 
   t.same(JSON.parse(events[1]!).choices, [], 'choices: [] added')
   t.equal(JSON.parse(events[1]!).usage.total_tokens, 7)
 })
+
+t.test('rawJson keeps a reply as text and parses only its usage', async (t) => {
+  const { rawJson } = await import('../../core/upstream/passthrough.js')
+  const text = '{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"a {\\"usage\\": 1} }"},"finish_reason":"stop"}],' +
+    '"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1}}}'
+  const r = rawJson(text, 'chat', false)!
+  t.ok(r, 'kept')
+  t.same(r.usage, { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7, prompt_tokens_details: { cached_tokens: 1 } })
+  t.equal(r.read, false)
+  t.equal(r.raw, text)
+  t.equal((r.body as any).choices[0].message.content, 'a {"usage": 1} }', 'body parses on demand')
+  t.equal(r.read, true)
+  t.equal(rawJson('{"choices":[],"usage":null}', 'chat', false)!.usage, null)
+  t.equal(rawJson('{"object":"list"}', 'chat', false), null, 'no choices: parsed (and refused there)')
+  t.equal(rawJson('{"error":{"message":"x"},"choices":[]}', 'chat', false), null, 'an error member: parsed')
+  t.equal(rawJson('{"choices":[]', 'chat', false), null, 'truncated: parsed (and refused there)')
+  const floats = '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"usage":{"prompt_tokens":2,"total_tokens":2}}'
+  t.ok(rawJson(floats, 'embeddings', false), 'float embeddings for a float client pass')
+  t.equal(rawJson(floats, 'embeddings', true), null, 'float embeddings for a base64 client are converted (parsed)')
+  t.ok(rawJson(floats.replace('[0.1,0.2]', '"AAAA"'), 'embeddings', true), 'base64 embeddings pass')
+})
+
+t.test('a JSON reply reaches the client as the upstream wrote it', async (t) => {
+  const body = '{"id": "chatcmpl-j", "object": "chat.completion", "created": 1, "model": "gpt-x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi \\u00e9"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}, "system_fingerprint": "fp_x"}'
+  up.on('chat', (ctx) => {
+    ctx.res.writeHead(200, { 'content-type': 'application/json' })
+    ctx.res.end(body)
+  })
+  const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'hi' }] }) })
+  t.equal(r.statusCode, 200)
+  t.match(String(r.headers['content-type']), /^application\/json/)
+  t.equal(await r.body.text(), body, 'byte for byte')
+  t.equal(r.headers['x-litellm-response-cost'], String(9 * 0.000001 + 2 * 0.000002), 'priced from the usage read off the text')
+  const viaSdk = await client.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'hi' }] })
+  t.equal(viaSdk.choices[0]!.message.content, 'Hi é')
+  t.equal(viaSdk.usage?.total_tokens, 11)
+})
