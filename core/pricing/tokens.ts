@@ -67,8 +67,26 @@ function exact(bytes: number, length: number): boolean {
   return bytes <= TOKENIZE_MAX_BYTES && bytes - length <= TOKENIZE_MAX_EXTRA_BYTES
 }
 
+/**
+ * Counts of recent texts. The same texts come back call after call (a system prompt, a tool list, a template), and
+ * a Map lookup hashes the string once, far cheaper than the BPE. Only texts tokenized exactly are kept (at most
+ * TOKENIZE_MAX_BYTES each), so the memo holds at most MEMO_ENTRIES KiB; it is cleared when full rather than kept in
+ * LRU order, which would cost a re-insert per hit.
+ */
+const MEMO_ENTRIES = 2_000
+const memo = new Map<string, number>()
+
 /** Exact count, no cap. */
 function tokenize(text: string): number {
+  const known = memo.get(text)
+  if (known !== undefined) return known
+  const n = tokenizeNow(text)
+  if (memo.size >= MEMO_ENTRIES) memo.clear()
+  memo.set(text, n)
+  return n
+}
+
+function tokenizeNow(text: string): number {
   warmTokenizer()
   const enc = encoding!
   if (text.length <= SLICE_CHARS) return enc.countTokens(text, AS_TEXT)
