@@ -13,7 +13,7 @@
  * success. When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body
  * ends or is destroyed) and a warning says when the cap is reached, since undici queues past it without a word.
  */
-import { request as undiciRequest, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
 import { gatewayError, GatewayError } from '../errors.js'
 import type { ProviderRegistry } from '../../providers/registry.js'
@@ -104,11 +104,13 @@ async function callHttp(
   const load = gauge ? gauge.acquire(url) : null
   let res: Dispatcher.ResponseData
   try {
-    res = await undiciRequest(url, {
+    const [origin, path] = splitUrl(url)
+    res = await dispatcher.request({
+      origin,
+      path,
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...headers },
       body: payload,
-      dispatcher,
       signal: clientSignal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -312,6 +314,25 @@ class ConnectionGauge {
       'further calls queue until one finishes. Raise server.upstream_max_connections',
     { origin: load.origin, inFlight: load.inFlight, maxConnections: this.cap })
   }
+}
+
+/**
+ * A provider URL as undici's dispatcher takes it: [origin, path]. Parsed once per distinct URL (a deployment's
+ * endpoint): undici's top-level request() would build a URL object on every call.
+ */
+const splitUrls = new Map<string, readonly [string, string]>()
+function splitUrl(url: string): readonly [string, string] {
+  let s = splitUrls.get(url)
+  if (s === undefined) {
+    const u = new URL(url)
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw gatewayError('GW_ERR_UPSTREAM_CONNECTION', `Invalid upstream URL protocol ${u.protocol}: the api_base must start with http: or https:`)
+    }
+    s = [u.origin, u.search ? u.pathname + u.search : u.pathname] as const
+    if (splitUrls.size >= 1_000) splitUrls.clear() // bounded: per-call URLs (a key in a query) must not grow it
+    splitUrls.set(url, s)
+  }
+  return s
 }
 
 /** "https://host:port/v1/chat" -> "https://host:port", without a URL parse per call. */

@@ -71,9 +71,8 @@ function stringChars(s: string, i: number): number {
 }
 
 /** Characters of every string member named `quotedKey`. */
-function memberChars(s: string, quotedKey: string): number {
+function memberChars(s: string, quotedKey: string, from: number): number {
   let n = 0
-  let from = 0
   for (;;) {
     const v = valueAt(s, quotedKey, from)
     if (v === -1) return n
@@ -92,7 +91,8 @@ function scan(data: string, fields: readonly string[]): Event | null {
   if (data.charCodeAt(0) !== OPEN_BRACE || data.charCodeAt(end) !== CLOSE_BRACE) return null
   const choices = valueAt(data, '"choices"')
   if (choices === -1 || data.charCodeAt(choices) !== OPEN_BRACKET) return null
-  if (valueAt(data, '"error"') !== -1) return null
+  // An error event has no choices list (OpenAI's `{"error": {...}}`); one that has both is parsed all the same.
+  if (valueAt(data, '"error"', choices) !== -1) return null
   let from = -1
   let to = -1
   const usage = valueAt(data, '"usage"')
@@ -111,8 +111,9 @@ function scan(data: string, fields: readonly string[]): Event | null {
       if (data.charCodeAt(j) === COMMA) to = j + 1
     }
   }
+  // Output is inside the choices list: the envelope before it (id, model, fingerprint) is not searched.
   let chars = 0
-  for (let f = 0; f < fields.length; f++) chars += memberChars(data, fields[f]!)
+  for (let f = 0; f < fields.length; f++) chars += memberChars(data, fields[f]!, choices)
   return new Event(data, null, from, to, chars)
 }
 
