@@ -1,7 +1,7 @@
 /**
  * Token counts of a request before it is sent: an upper bound the real count can never exceed (for budget
- * reservations) and a realistic estimate. Both run on every request: one JSON.stringify for the bound, a capped
- * tokenizer pass for the estimate (see tokens.ts).
+ * reservations) and a realistic estimate. Both run on every request: one JSON.stringify for the bound, a byte count
+ * of the text for the estimate (estimateTextsTokens in tokens.ts; no tokenizer on the request path).
  *
  * The bound rests on one fact: every token of a byte-level BPE (OpenAI, Anthropic, Llama) or a SentencePiece model
  * with byte fallback (Gemini) covers at least one byte of text, so the UTF-8 length of what is sent bounds the
@@ -9,7 +9,7 @@
  * top: the markers a provider wraps around each message, the tool-use preamble, and media referenced by URL or id.
  */
 import type { Operation } from '../openai/types.js'
-import { countTextsTokens } from './tokens.js'
+import { estimateTextsTokens } from './tokens.js'
 
 /** Completion tokens when neither the request, the deployment nor the model table gives a limit. */
 export const DEFAULT_MAX_TOKENS = 4096
@@ -120,7 +120,7 @@ export function completionEstimate(op: Operation, body: Body): number {
   return Math.min(limit, EST_MAX_COMPLETION) * choicesOf(op, body)
 }
 
-/** Realistic prompt tokens: o200k counts of the text, with the work capped (tokens.ts). */
+/** Realistic prompt tokens: the text's UTF-8 bytes / 4, plus the chat format's per-message tokens (tokens.ts). */
 export function promptTokensEstimate(op: Operation, body: Body): number {
   const texts: string[] = []
   let extra = 0
@@ -132,7 +132,7 @@ export function promptTokensEstimate(op: Operation, body: Body): number {
   } else {
     extra = inputTexts(op === 'embeddings' ? body.input : body.prompt, texts)
   }
-  return extra + countTextsTokens(texts)
+  return extra + estimateTextsTokens(texts)
 }
 
 /** Pushes a message's text; returns the tokens counted without text (images). */

@@ -1,12 +1,16 @@
 /**
- * Token counting for estimates: gpt-tokenizer's o200k encoding (GPT-4o's; close enough for other vendors' BPEs
- * when the answer is an estimate), with the work capped because it runs on the request path.
+ * Token counts. Request-path estimates (budget holds, rpm/tpm, queue tokens, the router's context-window check,
+ * a stream cut short) use the text's UTF-8 bytes / 4, the usual rule of thumb: it costs one pass over the strings
+ * and no memory. An exact count would change little: it only ever applied to small prompts (past 1 KiB the
+ * count was bytes / 4 already), where the difference is a few hundred tokens at most, and holding the tokenizer
+ * cost ~45 MB of resident memory per process and 2-3 % of a budgeted call's CPU (issue 16, measured with the bench).
  *
+ * countTextTokens() stays exact (gpt-tokenizer's o200k encoding, loaded on first use) for callers that want it.
  * Measured here (Node 20, shared 2-core machine): English and code cost ~0.1-0.3 µs per byte, but text the
  * tokenizer has not seen before (random letters or base64 without spaces, CJK, emoji) costs 5-15 µs per character,
  * and one long run without a break ('aaaa…', a CJK paragraph) is quadratic inside the BPE merge (32k CJK characters
  * in one piece: 6.5 s). So text is tokenized in slices, and exactly only up to TOKENIZE_MAX_BYTES with at most ~128
- * characters outside ASCII (a few ms at worst); past that the count is bytes / 4, the usual rule of thumb.
+ * characters outside ASCII (a few ms at worst); past that the count is bytes / 4.
  */
 import { createRequire } from 'node:module'
 
@@ -21,7 +25,7 @@ export const TOKENIZE_MAX_BYTES = 1024
 export const TOKENIZE_MAX_EXTRA_BYTES = 256
 /** Slice length in UTF-16 units: bounds the quadratic merge; costs ~1 extra token per slice boundary. */
 const SLICE_CHARS = 256
-/** Rule of thumb for text too long to tokenize on the request path. */
+/** Rule of thumb: request-path estimates, and text too long to tokenize. */
 const BYTES_PER_TOKEN = 4
 
 // User text containing '<|endoftext|>' is plain text to the API, not a special token (the default here throws).
@@ -31,9 +35,8 @@ const require = createRequire(import.meta.url)
 let encoding: Encoding | null = null
 
 /**
- * Load the tokenizer now (~0.4 s on an idle machine and ~25 MB, once per process) instead of on the first request
- * that needs it.
- * Loaded synchronously (the CommonJS build) so estimates stay synchronous.
+ * Load the tokenizer now (~0.4 s on an idle machine and ~45 MB resident, once per process) instead of on the first
+ * countTextTokens() call. Loaded synchronously (the CommonJS build) so counts stay synchronous.
  */
 export function warmTokenizer(): void {
   if (encoding) return
@@ -49,44 +52,19 @@ export function countTextTokens(text: string): number {
   return exact(bytes, text.length) ? tokenize(text) : tokensFromBytes(bytes)
 }
 
-/** Tokens in several texts (one request's), capped as one: exactly, or bytes / 4 for all of them. */
-export function countTextsTokens(texts: readonly string[]): number {
+/** Estimated tokens in one request's texts: UTF-8 bytes / 4 (see above). */
+export function estimateTextsTokens(texts: readonly string[]): number {
   let bytes = 0
-  let length = 0
-  for (const t of texts) {
-    bytes += Buffer.byteLength(t, 'utf8')
-    length += t.length
-  }
-  if (!exact(bytes, length)) return tokensFromBytes(bytes)
-  let n = 0
-  for (const t of texts) n += tokenize(t)
-  return n
+  for (let i = 0; i < texts.length; i++) bytes += Buffer.byteLength(texts[i]!, 'utf8')
+  return tokensFromBytes(bytes)
 }
 
 function exact(bytes: number, length: number): boolean {
   return bytes <= TOKENIZE_MAX_BYTES && bytes - length <= TOKENIZE_MAX_EXTRA_BYTES
 }
 
-/**
- * Counts of recent texts. The same texts come back call after call (a system prompt, a tool list, a template), and
- * a Map lookup hashes the string once, far cheaper than the BPE. Only texts tokenized exactly are kept (at most
- * TOKENIZE_MAX_BYTES each), so the memo holds at most MEMO_ENTRIES KiB; it is cleared when full rather than kept in
- * LRU order, which would cost a re-insert per hit.
- */
-const MEMO_ENTRIES = 2_000
-const memo = new Map<string, number>()
-
 /** Exact count, no cap. */
 function tokenize(text: string): number {
-  const known = memo.get(text)
-  if (known !== undefined) return known
-  const n = tokenizeNow(text)
-  if (memo.size >= MEMO_ENTRIES) memo.clear()
-  memo.set(text, n)
-  return n
-}
-
-function tokenizeNow(text: string): number {
   warmTokenizer()
   const enc = encoding!
   if (text.length <= SLICE_CHARS) return enc.countTokens(text, AS_TEXT)

@@ -19,13 +19,13 @@ import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
 import { formatCost } from '../../core/cost.js'
 import { rollForward } from '../../core/duration.js'
-import { warmTokenizer } from '../../core/pricing/index.js'
 import type { Cradle } from '../../core/container.js'
 import type { Principal } from '../../core/state.js'
 import type { BudgetRecord, ModelBudget, Store } from '../../core/store.js'
 import type { Operation } from '../../core/openai/types.js'
 import { createLocalLedger, LedgerUnavailableError, type BudgetLimit, type Ledger, type Reservation, type ReserveResult } from './ledger.js'
 import { createRedisLedger } from './ledger-redis.js'
+import { createSpendMemory } from './spend-memory.js'
 
 interface Options {
   /** strict: reserve the worst case; estimate: reserve an estimate (LiteLLM's behaviour is closer to no reservation). */
@@ -60,8 +60,6 @@ export default definePlugin<Options>({
     return createBudget(cradle, options).middleware
   },
   start(cradle) {
-    // The tokenizer behind estimates loads in ~0.4 s: at boot, not on the first budgeted call.
-    warmTokenizer()
     budgets.get(cradle)?.start()
   },
   async stop(cradle) {
@@ -79,6 +77,9 @@ function createBudget(cradle: Cradle, options: Options) {
   let local = newLocal()
   const shared: Ledger | null = cradle.redis ? createRedisLedger({ redis: cradle.redis, leaseMs: options.lease_ms, now: () => clock.now() }) : null
   const budgetRows = store ? budgetRowCache(store) : null
+  // The spend Redis last reported per scope: seeds the local ledger of an outage, and Redis after it lost its keys,
+  // instead of the auth cache's older figure (spend-memory.ts).
+  const memory = shared ? createSpendMemory() : null
   // Costs settled on the local ledger while Redis was down, charged to Redis once it answers again.
   const pending: Array<{ limits: BudgetLimit[]; cost: number }> = []
   let sharedDown = false
@@ -89,8 +90,10 @@ function createBudget(cradle: Cradle, options: Options) {
   events.on('invalidate', ({ kind, id }) => {
     if (kind === 'budget') budgetRows?.delete(id)
   })
+  events.on('budget.reset', ({ kind, id }) => memory?.forget(`${kind}:${id}`))
   events.on('spend.set', ({ kind, id, spend, resetAt }) => {
     const scope = `${kind}:${id}`
+    memory?.set(scope, { spend, resetAt })
     void local.set(scope, { spend, resetAt }).catch(() => undefined)
     if (shared && !sharedDown) void shared.set(scope, { spend, resetAt }).catch(() => undefined)
   })
@@ -112,7 +115,7 @@ function createBudget(cradle: Cradle, options: Options) {
   async function reserve(limits: BudgetLimit[], amount: number): Promise<{ r: ReserveResult; on: Ledger }> {
     if (shared && !sharedDown) {
       try {
-        const r = await shared.reserve(limits, amount, need(amount))
+        const r = await shared.reserve(memory!.seeded(limits), amount, need(amount))
         usedShared = true
         if (pending.length) void replayPending()
         return { r, on: shared }
@@ -134,14 +137,14 @@ function createBudget(cradle: Cradle, options: Options) {
         setTimeout(() => (sharedDown = false), 1000).unref() // try Redis again after 1 s
       }
     }
-    return { r: await local.reserve(limits, amount, need(amount)), on: local }
+    return { r: await local.reserve(memory ? memory.seeded(limits) : limits, amount, need(amount)), on: local }
   }
 
   async function replayPending(): Promise<void> {
     const batch = pending.splice(0)
     for (const p of batch) {
       try {
-        await shared!.charge(p.limits, p.cost)
+        memory!.note(await shared!.charge(memory!.seeded(p.limits), p.cost))
       } catch {
         pending.push(p)
       }
@@ -152,6 +155,7 @@ function createBudget(cradle: Cradle, options: Options) {
   async function settle(on: Ledger, res: Reservation, limits: BudgetLimit[], cost: number, p: Principal): Promise<void> {
     try {
       const states = await on.settle(res, cost)
+      if (on === shared) memory!.note(states)
       if (on === local && shared && cost > 0) {
         pending.push({ limits, cost })
         if (pending.length > 100_000) pending.shift() // bounded; the store's spend still has every call

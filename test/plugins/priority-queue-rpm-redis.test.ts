@@ -129,8 +129,8 @@ t.test('tpm 100 across two gateways: the real usage replaces the estimate in Red
   await crossBoundary()
   arrivals.length = 0
   const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ')
-  const ca = `ta ${words(25)}`
-  const cb = `tb ${words(25)}`
+  const ca = `ta ${words(55)}`
+  const cb = `tb ${words(55)}`
   const estimate = (content: string) => Math.ceil(promptTokensEstimate('chat', { messages: [{ role: 'user', content }] }))
   const ea = estimate(ca)
   const eb = estimate(cb)

@@ -181,10 +181,10 @@ t.test('tpm 100: large prompts wait for the minute; the real usage replaces the 
   const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ')
   const text = (tag: string, n: number) => `${tag} ${words(n)}`
   const estimate = (content: string) => Math.ceil(promptTokensEstimate('chat', { messages: [{ role: 'user', content }] }))
-  const a = text('ta', 25)
-  const b = text('tb', 25)
+  const a = text('ta', 55)
+  const b = text('tb', 55)
   const c = text('tc', 2)
-  const d = text('td', 80)
+  const d = text('td', 150)
   const ea = estimate(a)
   const eb = estimate(b)
   t.ok(ea > 50 && ea + eb > 100, `two large prompts do not fit one minute together (${ea} + ${eb})`)
