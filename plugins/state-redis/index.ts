@@ -16,7 +16,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { asValue } from 'awilix'
-import { Redis, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Redis, RedisOptions } from 'ioredis'
 import { definePlugin } from '../../core/plugin.js'
 import type { EventBus, EventName } from '../../core/events.js'
 import type { Logger } from '../../core/logger.js'
@@ -33,6 +34,16 @@ export interface StateRedisOptions {
 }
 
 const RELAYED: ReadonlySet<EventName> = new Set<EventName>(['invalidate', 'models.changed', 'budget.reset'])
+/**
+ * ioredis is loaded when a client is first made, not with the bundled plugins: a gateway without Redis never pays
+ * its ~10 MB of resident memory. Loaded synchronously (CommonJS) so the client is made in register().
+ */
+const require = createRequire(import.meta.url)
+let RedisCtor: typeof Redis | null = null
+function loadRedis(): typeof Redis {
+  return (RedisCtor ??= (require('ioredis') as { Redis: typeof Redis }).Redis)
+}
+
 /** Reconnect backoff: 100 ms more per attempt, capped at 2 s, forever (an outage ends when Redis is back). */
 const RETRY_STEP_MS = 100
 const RETRY_MAX_MS = 2_000
@@ -69,7 +80,8 @@ export function createStateRedisClient(options: StateRedisOptions, env: Record<s
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(times * RETRY_STEP_MS, RETRY_MAX_MS),
   }
-  const client = conn.url === undefined ? new Redis(behaviour) : new Redis(conn.url, behaviour)
+  const RedisClient = loadRedis()
+  const client = conn.url === undefined ? new RedisClient(behaviour) : new RedisClient(conn.url, behaviour)
   client.once('ready', () => { client.options.enableOfflineQueue = false })
   return client
 }
