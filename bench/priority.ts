@@ -11,10 +11,11 @@
  * that wait plus at most 50 ms of queueing and gateway overhead. Measured from the client: latency minus the
  * service time = queue wait + gateway overhead. The script prints PASS/FAIL against the bar and exits 1 on FAIL.
  * --replicas 2 starts a redis-server (/usr/bin/redis-server, 127.0.0.1, temp dir) and two gateway processes sharing
- * it; calls alternate between them.
+ * it; calls alternate between them. --gateway-cpus LIST pins the gateways there with taskset (bench/run.ts passes
+ * its gateway core; this process, the fake upstream and Redis stay where they were started).
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/priority.ts [--seconds 8] [--slots 4]
- *     [--service-ms 40] [--load 3] [--route chat|embeddings|both] [--replicas 1|2] [--cpu-prof DIR]
+ *     [--service-ms 40] [--load 3] [--route chat|embeddings|both] [--replicas 1|2] [--gateway-cpus LIST] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
     options: {
       seconds: { type: 'string', default: '8' }, slots: { type: 'string', default: '4' }, 'service-ms': { type: 'string', default: '40' },
       load: { type: 'string', default: '3' }, route: { type: 'string', default: 'both' }, replicas: { type: 'string', default: '1' },
-      'cpu-prof': { type: 'string' },
+      'cpu-prof': { type: 'string' }, 'gateway-cpus': { type: 'string', default: '' },
     },
   })
   const seconds = Number(values.seconds)
@@ -169,6 +170,13 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = []
   const up = await upstream(serviceMs)
   let ok = true
+  // Stopped by a signal (bench/run.ts stops this process by PID): stop the children first, by their PIDs.
+  const onSignal = () => {
+    for (const c of children) if (c.pid && c.exitCode === null) c.kill('SIGKILL')
+    process.exit(130)
+  }
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
   try {
     let redisLine = ''
     if (replicas > 1) {
@@ -191,7 +199,10 @@ ${redisLine}model_list:
       const port = await freePort()
       // --cpu-prof DIR writes each gateway's CPU profile there on exit (open it in Chrome DevTools).
       const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : []
-      children.push(await startProc(process.execPath, [...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(port), '--host', '127.0.0.1'],
+      const gwArgs = [...prof, path.join(root, 'dist/core/cli.js'), '--config', cfg, '--port', String(port), '--host', '127.0.0.1']
+      const cpus = values['gateway-cpus']
+      // taskset execs node, so the child's PID is the gateway's.
+      children.push(await startProc(cpus ? 'taskset' : process.execPath, cpus ? ['-c', cpus, process.execPath, ...gwArgs] : gwArgs,
         { SWITCHYARD_DATA_DIR: path.join(dir, `gw${i}`) }, /listening/))
       urls.push(`http://127.0.0.1:${port}`)
     }
