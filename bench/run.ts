@@ -1,7 +1,7 @@
 /**
  * The benchmark of issue 16, one command:
  *
- *   npx tsc -p tsconfig.build.json && node --import tsx bench/run.ts [--only saturation,latency,streams,priority,replicas]
+ *   npx tsc -p tsconfig.build.json && node --import tsx bench/run.ts [--only saturation,latency,streams,priority,replicas,layers]
  *     [--seconds 10] [--connections 32] [--log-level info] [--cpu-prof DIR] [--keep-dir]
  *
  * Starts a fast fake upstream, the bare pass-through proxy and Switchyard (built dist/, its CLI, a LiteLLM-style
@@ -28,8 +28,9 @@ import { priority, prioritySeconds } from './sections/priority.js'
 import { replicas } from './sections/replicas.js'
 import { saturation } from './sections/saturation.js'
 import { streams } from './sections/streams.js'
+import { layers, layerSeconds } from './sections/layers.js'
 
-const SECTIONS = ['saturation', 'latency', 'streams', 'priority', 'replicas'] as const
+const SECTIONS = ['saturation', 'latency', 'streams', 'priority', 'replicas', 'layers'] as const
 type Section = (typeof SECTIONS)[number]
 
 const { values } = parseArgs({
@@ -71,6 +72,7 @@ function expectedSeconds(): number {
   const s = seconds + 2
   const per: Record<Section, number> = {
     saturation: 6 * s + 3, latency: 2 * s + 2, streams: 10, priority: 2 * (2 * (prioritySeconds(seconds) + 4) + 2), replicas: 2 * seconds + 2 + 4,
+    layers: 12 * (layerSeconds(seconds) + 2 + 1.5),
   }
   return [...only].reduce((t, k) => t + per[k as Section], 5)
 }
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
   try {
     report.saturation = await run('saturation', async () => saturation(ctx, await needBare()))
     report.latency = await run('latency', async () => latency(ctx, await needBare()))
+    report.layers = await run('layers', async () => layers(ctx, await needBare()))
     if (bare) await stop(bare)
     report.streams = await run('streams', () => streams(ctx))
     report.priority = await run('priority', async () => ({ seconds: prioritySeconds(seconds), runs: await priority(ctx) }))

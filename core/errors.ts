@@ -105,6 +105,10 @@ export const ERRORS = {
   GW_ERR_CONTENT_TYPE: { status: 415, type: INVALID, cls: BadRequestError, openaiCode: 'unsupported_media_type' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, type: INVALID, cls: BadRequestError, openaiCode: 'request_too_large' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, type: INVALID, cls: BadRequestError, openaiCode: 'request_header_fields_too_large' },
+  // Arrays and objects nested past the gateway's limit (deep enough to overflow recursive code further on).
+  GW_ERR_BODY_TOO_DEEP: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'nesting_too_deep' },
+  // The client took longer than the request timeout to send its request (headers and body).
+  GW_ERR_REQUEST_TIMEOUT: { status: 408, type: INVALID, cls: BadRequestError, openaiCode: 'request_timeout' },
   GW_ERR_BAD_HTTP: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'bad_request' },
   GW_ERR_PARAM_RANGE: { status: 400, type: INVALID, cls: BadRequestError, openaiCode: 'invalid_value' },
   GW_ERR_UNSUPPORTED_PARAM: { status: 400, type: INVALID, cls: UnsupportedParamsError, openaiCode: 'unsupported_parameter' },

@@ -20,7 +20,8 @@ import type { GatewayState } from './state.js'
 import { createAgent } from './upstream/agent.js'
 import { createDispatch } from './upstream/dispatch.js'
 import { coreRoutes, recordAttempts } from './http/handlers.js'
-import { createHttpApp, onClientError, type InFlight } from './http/server.js'
+import { createHttpApp, type InFlight } from './http/server.js'
+import { installClientErrorHandler } from './http/client-error.js'
 import { packageVersion } from './package.js'
 import { createRouteList } from './http/routes.js'
 import { builtinProviders, createProviderRegistry } from '../providers/registry.js'
@@ -154,10 +155,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     async listen(port = config.server.port, host = config.server.host) {
       await gateway.start()
       const server = http.createServer(app.callback())
-      // Streams can be long; Node's 5 min request timeout would cut them.
-      server.requestTimeout = 0
       server.keepAliveTimeout = 65_000 // 65 s, above common load balancers' 60 s idle timeout
-      server.on('clientError', onClientError)
+      // Malformed or oversized requests and clients that stall sending theirs get an OpenAI-shaped answer.
+      installClientErrorHandler(server, { requestTimeoutMs: config.settings.request_timeout * 1000 })
       servers.push(server)
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)

@@ -7,6 +7,7 @@ import type { PriorityRun } from '../sections/priority.js'
 import type { ReplicasResult } from '../sections/replicas.js'
 import type { SaturationResult } from '../sections/saturation.js'
 import type { StreamsResult } from '../sections/streams.js'
+import type { LayersResult } from '../sections/layers.js'
 import type { Measured } from './context.js'
 
 /** The issue's targets. */
@@ -26,6 +27,7 @@ export interface Report {
   streams?: StreamsResult
   priority?: { seconds: number; runs: PriorityRun[] }
   replicas?: ReplicasResult
+  layers?: LayersResult
   /** Sections that threw: name -> message. */
   failed: { section: string; error: string }[]
 }
@@ -96,6 +98,19 @@ function replicasBlock(r: ReplicasResult, fullRps: number | undefined, out: stri
     (fullRps ? `; one replica on Redis vs the full chain on SQLite alone (section 1): ${n2(r.one.rps / fullRps)}` : ''))
 }
 
+function layersBlock(l: LayersResult, out: string[]): void {
+  out.push('', '6. layers: plain chat, the chain built up one step at a time (closed loop; "+ CPU" = CPU per call over the step before)',
+    `${''.padEnd(40)}${pad('req/s', 9)}${pad('CPU µs/req', 12)}${pad('+ CPU', 8)}${pad('ratio', 8)}${pad('other %', 9)}`)
+  const row = (label: string, m: Measured, prev: number | null) => out.push(`${label.padEnd(40)}${pad(n0(m.rps), 9)}${pad(m.cpuUsPerReq.toFixed(1), 12)}` +
+    `${pad(prev === null ? '' : (m.cpuUsPerReq - prev).toFixed(1), 8)}${pad(n2(m.rps / l.bare.rps), 8)}${pad(Number.isFinite(m.noisePct) ? m.noisePct.toFixed(0) : '-', 9)}`)
+  row('bare proxy (the floor)', l.bare, null)
+  let prev = l.bare.cpuUsPerReq
+  for (const r of l.rows) {
+    row(`+ ${r.adds}`, r.m, prev)
+    prev = r.m.cpuUsPerReq
+  }
+}
+
 function targetLines(r: Report, out: string[]): void {
   const line = (met: boolean, text: string) => out.push(`  [${met ? 'MET ' : 'MISS'}] ${text}`)
   out.push('', 'targets (issue 16; printed, never asserted)')
@@ -136,6 +151,7 @@ export function render(r: Report, seconds: number): string {
   if (r.priority) priorityBlock(r.priority, out)
   const fullPlain = r.saturation?.rows.find((x) => x.kind === 'plain' && x.chain === 'full')?.m.rps
   if (r.replicas) replicasBlock(r.replicas, fullPlain, out)
+  if (r.layers) layersBlock(r.layers, out)
   const gatewayErrors = [...r.saturation?.gatewayErrors ?? [], ...r.latency?.gatewayErrors ?? [], ...r.streams?.gatewayErrors ?? [], ...r.replicas?.gatewayErrors ?? []]
   const loadErrors = [...r.saturation?.rows ?? []].filter((x) => x.m.errors > 0).map((x) => `saturation ${x.kind} ${x.chain}: ${x.m.errors} errors (non-2xx or socket)`)
   if (gatewayErrors.length || loadErrors.length) out.push('', 'errors seen', ...[...loadErrors, ...gatewayErrors].map((e) => `  ${e}`))

@@ -2,6 +2,10 @@
  * Read a JSON request body, bounded. Any content type is accepted (curl -d sends form encoding; LiteLLM parses it
  * as JSON all the same). An oversized body is read to its end and discarded before the 413 is sent, so the client
  * sees the error instead of a reset connection; past a hard cap the connection is cut instead.
+ *
+ * The parsed body is walked once (sanitizeBody): nesting past MAX_DEPTH is a 400, and, for the management API
+ * (`dropProto`), `__proto__` keys are dropped. Model calls keep them: their bodies are only ever copied by spread
+ * and own-property writes (which keep `__proto__` an ordinary field) and go upstream as sent.
  */
 import type { IncomingMessage } from 'node:http'
 import { gatewayError } from '../errors.js'
@@ -9,7 +13,7 @@ import { gatewayError } from '../errors.js'
 /** Past this many bytes beyond the limit we stop reading and close the connection. */
 const DISCARD_CAP = 64 * 1024 * 1024 // 64 MiB
 
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+export function readJsonBody(req: IncomingMessage, limit: number, dropProto = true): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'])
     const tooLarge = () =>
@@ -59,6 +63,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<Recor
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
         return reject(gatewayError('GW_ERR_VALIDATION', 'The request body must be a JSON object.', { openaiCode: 'invalid_type' }))
       }
+      if (!sanitizeBody(parsed, 1, dropProto)) {
+        return reject(gatewayError('GW_ERR_BODY_TOO_DEEP', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`))
+      }
       resolve(parsed as Record<string, unknown>)
     }
     const onError = (err: Error) => {
@@ -79,4 +86,38 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<Recor
     req.on('error', onError)
     req.on('close', onClose)
   })
+}
+
+/**
+ * Deepest nesting of arrays and objects accepted, levels (the body itself is level 1). JSON.parse reads any depth,
+ * but recursive code after it does not: JSON.stringify of the upstream body or a stored record overflows the stack
+ * at a few thousand levels, structuredClone at about a thousand, and each is then a 500. Real bodies stay far below
+ * this (a chat message with an image part is 6 levels; a tool schema adds 2 per nested property); serde_json's
+ * default limit is 128.
+ */
+export const MAX_DEPTH = 256
+
+/**
+ * One walk over the parsed body, in place: false when it nests deeper than MAX_DEPTH; every own `__proto__` key is
+ * deleted on the way. JSON.parse keeps `"__proto__"` as an ordinary own key, but the first `copy[k] = v` downstream
+ * (a merge, an extras copy) would make its value the copy's prototype, and for..in loops (stores merging a patch,
+ * the logger) would then read the attacker's fields as the record's. No OpenAI or LiteLLM field has that name.
+ * Costs one pass over the entries of each array and object (strings are not scanned): microseconds for a chat body.
+ */
+export function sanitizeBody(value: object, depth: number, dropProto = true): boolean {
+  if (depth > MAX_DEPTH) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i]
+      if (typeof v === 'object' && v !== null && !sanitizeBody(v, depth + 1, dropProto)) return false
+    }
+    return true
+  }
+  const o = value as Record<string, unknown>
+  if (dropProto && Object.hasOwn(o, '__proto__')) delete o.__proto__
+  for (const k in o) {
+    const v = o[k]
+    if (typeof v === 'object' && v !== null && !sanitizeBody(v, depth + 1, dropProto)) return false
+  }
+  return true
 }

@@ -32,7 +32,7 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     if (isDraining()) {
       throw gatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance.', { headers: { connection: 'close' } })
     }
-    const body = await readJsonBody(ctx.req, bodyLimit)
+    const body = await readJsonBody(ctx.req, bodyLimit, false)
     // Azure-style paths carry the deployment in the URL: /openai/deployments/{model}/chat/completions
     const fromPath = (ctx as unknown as { params?: Record<string, string> }).params?.model
     if (fromPath && typeof body.model !== 'string') body.model = fromPath

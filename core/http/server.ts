@@ -233,21 +233,3 @@ function logRequest(logger: Logger, ctx: GatewayContext, aborted: boolean): void
   if (probe) logger.debug('request', fields)
   else logger.info('request', fields)
 }
-
-/**
- * Malformed HTTP never reaches Koa: Node answers oversized headers with a bare 431 and an empty body. Answer in the
- * OpenAI error shape instead (the server's `clientError` event), then close the socket.
- */
-export function onClientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
-  if (!socket.writable) {
-    socket.destroy()
-    return
-  }
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
-  const e = tooLarge
-    ? gatewayError('GW_ERR_HEADERS_TOO_LARGE', 'Request header fields too large: send smaller headers (the server limit is 16 KiB in all).')
-    : gatewayError('GW_ERR_BAD_HTTP', `Malformed HTTP request (${err.code ?? 'parse error'}).`)
-  const body = JSON.stringify(toErrorBody(e))
-  const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'
-  socket.end(`HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-}

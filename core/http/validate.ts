@@ -30,6 +30,14 @@ const common = {
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function']
 
+/** Inputs in one embeddings request: OpenAI's documented maximum. */
+const MAX_EMBEDDING_INPUTS = 2048
+/**
+ * Widest embedding accepted, floats: OpenAI's widest model has 3072; this leaves room for others while a stray
+ * `dimensions: 1e15` is a 400 here instead of an allocation that fails in a provider (a 500).
+ */
+const MAX_EMBEDDING_DIMENSIONS = 16_384
+
 const schemas: Record<Operation, object> = {
   chat: {
     type: 'object',
@@ -76,9 +84,11 @@ const schemas: Record<Operation, object> = {
     required: ['model', 'input'],
     properties: {
       model: common.model,
-      input: { type: ['string', 'array'], minLength: 1, minItems: 1 },
+      // OpenAI takes at most 2048 inputs per request; past it a provider (or the mock, which computes every vector
+      // in process) would build a reply of hundreds of MB before anyone refuses it.
+      input: { type: ['string', 'array'], minLength: 1, minItems: 1, maxItems: MAX_EMBEDDING_INPUTS },
       encoding_format: { enum: ['float', 'base64'] },
-      dimensions: { type: 'integer', minimum: 1 },
+      dimensions: { type: 'integer', minimum: 1, maximum: MAX_EMBEDDING_DIMENSIONS },
       user: { type: 'string' },
       priority: common.priority,
     },
@@ -127,6 +137,20 @@ function toError(e: ErrorObject, body: unknown): GatewayError {
     return gatewayError('GW_ERR_VALIDATION',
       `Invalid '${param}': empty array. Expected an array with minimum length ${(e.params as { limit: number }).limit}, but got an empty array instead.`,
       { param, openaiCode: 'empty_array' })
+  }
+  if (e.keyword === 'maxItems') {
+    const limit = (e.params as { limit: number }).limit
+    return gatewayError('GW_ERR_VALIDATION',
+      `Invalid '${param}': array too long. Expected an array with maximum length ${limit}, but got an array with length ${(value as unknown[]).length} instead.`,
+      { param, openaiCode: 'array_above_max_length' })
+  }
+  if (e.keyword === 'maximum' || e.keyword === 'minimum') {
+    const { limit, comparison } = e.params as { limit: number; comparison: string }
+    const above = e.keyword === 'maximum'
+    const kind = Number.isInteger(value) ? 'integer' : 'decimal'
+    return gatewayError('GW_ERR_VALIDATION',
+      `Invalid '${param}': ${kind} ${above ? 'above maximum' : 'below minimum'} value. Expected a value ${comparison} ${limit}, but got ${String(value)} instead.`,
+      { param, openaiCode: `${kind}_${above ? 'above_max' : 'below_min'}_value` })
   }
   if (e.keyword === 'enum') {
     const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => `'${String(v)}'`).join(', ')

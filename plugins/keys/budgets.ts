@@ -3,7 +3,7 @@
  * `budget_id`; its limits then apply (the budget plugin reads them).
  */
 import type { BudgetRecord } from '../../core/store.js'
-import { bodySchema, BUDGET_PROPS, S } from './input.js'
+import { bodySchema, BUDGET_PROPS, MAX_IDS, S } from './input.js'
 import {
   actor, allRows, budgetFields, budgetPatch, conflict, extras, invalid, invalidate, iso, modelBudgets, newId, notFound, spendSet,
   type Api, type Deps,
@@ -20,7 +20,7 @@ const HANDLED = new Set([...Object.keys(BUDGET_ROW_PROPS), 'created_at', 'update
 
 const checkNew = bodySchema(BUDGET_ROW_PROPS)
 const checkUpdate = bodySchema({ ...BUDGET_ROW_PROPS, budget_id: S.id }, ['budget_id'])
-const checkInfo = bodySchema({ budgets: { type: 'array', items: { type: 'string' } } }, ['budgets'])
+const checkInfo = bodySchema({ budgets: { type: 'array', items: { type: 'string' }, maxItems: MAX_IDS } }, ['budgets'])
 const checkDelete = bodySchema({ id: S.id }, ['id'])
 
 export function budgetApis(deps: Deps): Api[] {

@@ -7,7 +7,7 @@
  * limits in its shape.
  */
 import { StoreConflictError, type EndUserRecord, type Store } from '../../core/store.js'
-import { bodySchema, BUDGET_PROPS, queryRequired, S } from './input.js'
+import { bodySchema, BUDGET_PROPS, MAX_IDS, queryRequired, S } from './input.js'
 import {
   allRows, budgetFields, budgetPatch, conflict, copyPresent, extras, invalid, invalidate, iso, notFound, pyList, spendSet,
   type Api, type Deps,
@@ -30,7 +30,7 @@ const LIMIT_FIELDS = ['max_budget', 'soft_budget', 'tpm_limit', 'rpm_limit', 'ma
 
 const checkNew = bodySchema(CUSTOMER_PROPS, ['user_id'])
 const checkUpdate = bodySchema(CUSTOMER_PROPS, ['user_id'])
-const checkIds = bodySchema({ user_ids: { type: 'array', items: S.id, minItems: 1 } }, ['user_ids'])
+const checkIds = bodySchema({ user_ids: { type: 'array', items: S.id, minItems: 1, maxItems: MAX_IDS } }, ['user_ids'])
 
 function newCustomer(deps: Deps, userId: string, body: Record<string, unknown> = {}): EndUserRecord {
   const record: Record<string, unknown> = {

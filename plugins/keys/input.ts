@@ -19,6 +19,12 @@ ajv.addFormat('key-duration', { type: 'string', validate: (s: string) => s === '
 
 const DURATION_HINT = "must be a duration such as '30s', '5m', '1h', '7d', '2w', '1mo' or '1y'"
 
+/**
+ * Most ids (or members) one request may name: each costs a store round trip, so an unbounded list is a way to keep
+ * the gateway busy for minutes with one call. 1000 is also the store's page size.
+ */
+export const MAX_IDS = 1000
+
 /** Schema pieces shared by the resources. */
 export const S = {
   id: { type: 'string', minLength: 1, maxLength: 512 },
@@ -28,7 +34,7 @@ export const S = {
   count: { type: ['integer', 'null'], minimum: 0 },
   duration: { type: ['string', 'null'], format: 'duration' },
   strings: { type: ['array', 'null'], items: { type: 'string' } },
-  ids: { type: 'array', items: { type: 'string', minLength: 1 } },
+  ids: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: MAX_IDS },
   object: { type: ['object', 'null'] },
   bool: { type: ['boolean', 'null'] },
   /** An ISO-8601 date or date-time. */
@@ -77,6 +83,7 @@ function messageOf(e: ErrorObject, param: string): string {
     const format = (e.params as { format?: string }).format
     return `Invalid '${param}': ${format === 'timestamp' ? 'must be an ISO-8601 date-time' : DURATION_HINT}.`
   }
+  if (e.keyword === 'maxItems') return `Invalid '${param}': at most ${(e.params as { limit?: number }).limit} items per request.`
   if (e.keyword === 'enum') {
     const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? []
     return `Invalid '${param}': must be one of ${allowed.filter((v) => v !== null).map((v) => JSON.stringify(v)).join(', ')}.`

@@ -10,7 +10,7 @@ import { modelAllowed } from '../../core/access.js'
 import type { KeyRecord, Store, TeamRecord } from '../../core/store.js'
 import type { Principal } from '../../core/state.js'
 import { checkOwn } from './access.js'
-import { bodySchema, BUDGET_PROPS, queryBool, queryInt, queryString, S } from './input.js'
+import { bodySchema, BUDGET_PROPS, MAX_IDS, queryBool, queryInt, queryString, S } from './input.js'
 import {
   actor, budgetFields, budgetPatch, conflict, copyPresent, expiresAt, extras, hashKey, invalid, invalidate, iso, keyName,
   modelBudgets, notFound, shownKey, spendSet, tokenOf, type Api, type Call, type Deps,
@@ -53,7 +53,8 @@ const PLAIN = ['key_alias', 'user_id', 'models', 'allowed_routes', 'blocked', 'a
 const checkGenerate = bodySchema(KEY_PROPS)
 const checkUpdate = bodySchema({ ...KEY_PROPS, key: { type: 'string', minLength: 4 } }, ['key'])
 const checkRegenerate = bodySchema({ ...KEY_PROPS, new_key: { type: ['string', 'null'] } })
-const checkDelete = bodySchema({ keys: { type: ['array', 'null'], items: { type: 'string' } }, key_aliases: { type: ['array', 'null'], items: { type: 'string' } } })
+const idList = { type: ['array', 'null'], items: { type: 'string' }, maxItems: MAX_IDS } as const
+const checkDelete = bodySchema({ keys: idList, key_aliases: idList })
 const checkBlock = bodySchema({ key: { type: 'string', minLength: 4 } }, ['key'])
 
 function isoOrNull(v: unknown): string | null {

@@ -38,6 +38,14 @@ function daysBetween(start: string, end: string): string[] {
   return out
 }
 
+/**
+ * A name -> amount map without a prototype: the names are data (end users, models, team aliases), and in a plain
+ * object `constructor` would start from Object's function and `__proto__` would not be stored at all.
+ */
+function tally(): Record<string, number> {
+  return Object.create(null) as Record<string, number>
+}
+
 function add(map: Record<string, number>, k: string, v: number): void {
   map[k] = (map[k] ?? 0) + v
 }
@@ -57,7 +65,7 @@ function perDay(rows: readonly SpendLogRow[], start: string, end: string): Array
   for (const r of rows) {
     const d = dayOf(r)
     let e = days.get(d)
-    if (!e) days.set(d, (e = { spend: 0, users: {}, models: {}, keys: {} }))
+    if (!e) days.set(d, (e = { spend: 0, users: tally(), models: tally(), keys: tally() }))
     e.spend += r.spend
     add(e.keys, r.api_key, r.spend)
     add(e.users, r.user ?? 'null', r.spend)
@@ -189,7 +197,7 @@ export function spendApis(deps: Deps): Api[] {
       method: 'GET', path: '/global/spend/keys', access: 'read', name: 'globalSpendKeys',
       async run(call) {
         const limit = queryInt(call.ctx, 'limit', 1, 1_000_000)
-        const totals: Record<string, number> = {}
+        const totals = tally()
         for (const r of await scan(call.store, { start_date: windowStart(deps) })) add(totals, r.api_key, r.spend)
         const top = Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, limit)
         const out = []
@@ -206,18 +214,19 @@ export function spendApis(deps: Deps): Api[] {
         const rows = await scan(call.store, { start_date: windowStart(deps) })
         const aliases = await teamAliases(call.store, rows)
         const daily = new Map<string, Record<string, number>>()
-        const totals: Record<string, number> = {}
+        const totals = tally()
         for (const r of rows) {
           const alias = (r.team_id ? aliases.get(r.team_id) : null) ?? 'Unassigned'
           let day = daily.get(dayOf(r))
-          if (!day) daily.set(dayOf(r), (day = {}))
+          if (!day) daily.set(dayOf(r), (day = tally()))
           add(day, alias, r.spend)
           add(totals, alias, r.spend)
         }
         const days = [...daily.keys()].sort()
         return {
           daily_spend: days.map((d) => {
-            const row: Record<string, unknown> = { date: d }
+            const row = Object.create(null) as Record<string, unknown>
+            row.date = d
             for (const [alias, spend] of Object.entries(daily.get(d)!)) row[alias] = round2(spend)
             return row
           }),
@@ -230,7 +239,7 @@ export function spendApis(deps: Deps): Api[] {
       method: 'GET', path: '/global/spend/models', access: 'read', name: 'globalSpendModels',
       async run(call) {
         const limit = queryInt(call.ctx, 'limit', 1, 1_000_000, 10)
-        const totals: Record<string, number> = {}
+        const totals = tally()
         for (const r of await scan(call.store, { start_date: windowStart(deps) })) add(totals, r.model, r.spend)
         return Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, limit).map(([model, total]) => ({ model, total_spend: total }))
       },

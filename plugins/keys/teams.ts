@@ -7,7 +7,7 @@
  */
 import type { Store, TeamMember, TeamRecord, UserRecord } from '../../core/store.js'
 import type { Principal } from '../../core/state.js'
-import { bodySchema, BUDGET_PROPS, queryRequired, queryString, S } from './input.js'
+import { bodySchema, BUDGET_PROPS, MAX_IDS, queryRequired, queryString, S } from './input.js'
 import {
   allRows, budgetFields, budgetPatch, conflict, copyPresent, extras, invalid, invalidate, iso, newId, notFound, spendSet,
   type Api, type Call, type Deps,
@@ -26,7 +26,7 @@ const TEAM_PROPS = {
   models: S.strings,
   blocked: S.bool,
   organization_id: S.idOrNull,
-  members_with_roles: { type: ['array', 'null'], items: MEMBER },
+  members_with_roles: { type: ['array', 'null'], items: MEMBER, maxItems: MAX_IDS },
   tags: S.strings,
   guardrails: S.strings,
   model_aliases: S.object,
@@ -38,7 +38,7 @@ const PLAIN = ['team_alias', 'models', 'blocked', 'organization_id', 'tags', 'gu
 const checkNew = bodySchema(TEAM_PROPS)
 const checkUpdate = bodySchema({ ...TEAM_PROPS, team_id: S.id }, ['team_id'])
 const checkDelete = bodySchema({ team_ids: S.ids }, ['team_ids'])
-const checkMemberAdd = bodySchema({ team_id: S.id, member: { anyOf: [MEMBER, { type: 'array', items: MEMBER }] }, max_budget_in_team: S.money }, ['team_id', 'member'])
+const checkMemberAdd = bodySchema({ team_id: S.id, member: { anyOf: [MEMBER, { type: 'array', items: MEMBER, maxItems: MAX_IDS }] }, max_budget_in_team: S.money }, ['team_id', 'member'])
 const checkMemberDelete = bodySchema({ team_id: S.id, user_id: S.idOrNull, user_email: S.text }, ['team_id'])
 const checkBlock = bodySchema({ team_id: S.id }, ['team_id'])
 

@@ -5,7 +5,7 @@
  */
 import type { KeyRecord, Store, TeamRecord, UserRecord } from '../../core/store.js'
 import { checkOwn } from './access.js'
-import { bodySchema, BUDGET_PROPS, queryInt, queryString, S } from './input.js'
+import { bodySchema, BUDGET_PROPS, MAX_IDS, queryInt, queryString, S } from './input.js'
 import { createKey } from './keys.js'
 import { addMembers } from './teams.js'
 import {
@@ -19,7 +19,7 @@ const USER_PROPS = {
   user_alias: S.text,
   user_email: S.text,
   user_role: S.role,
-  teams: { type: ['array', 'null'], items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['team_id'], properties: { team_id: S.id } }] } },
+  teams: { type: ['array', 'null'], items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['team_id'], properties: { team_id: S.id } }] }, maxItems: MAX_IDS },
   models: S.strings,
   auto_create_key: { type: 'boolean' },
   team_id: S.idOrNull,
