@@ -22,7 +22,7 @@ import { applyParamMap } from '../../providers/param-map.js'
 import type { Attempt, AttemptHandler } from '../pipeline.js'
 import type { Logger } from '../logger.js'
 import { SseParser } from '../sse.js'
-import { passStream, rawJson } from './passthrough.js'
+import { passStream, rawJson, StreamEnd } from './passthrough.js'
 import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
 import { chatToChunks, textToChunks } from '../openai/shape.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
@@ -172,35 +172,42 @@ async function callHttp(
   const decoder = opAdapter.decoder ? opAdapter.decoder() : new SseParser()
   if (passthrough && opAdapter.passthrough && !opAdapter.decoder) {
     const provider = target.provider
-    const events = passStream(res.body, decoder, translator, op, (c) => checkChunk(c, provider), (err) => transportError(err, clientSignal, target))
+    const events = passStream(res.body, decoder, translator, op, provider, (c) => checkChunk(c, provider), (err) => transportError(err, clientSignal, target))
     return { kind: 'passthrough', events: await prime(events) }
   }
-  return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target)) }
+  const ending = opAdapter.passthrough ? new StreamEnd() : null
+  return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target, ending)) }
 }
 
 type StreamChunk = { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string; choices?: unknown }
 
 async function* translateStream<C extends StreamChunk>(
   body: Readable, parser: EventDecoder, tr: StreamTranslator<C>, signal: AbortSignal, target: Target,
+  ending: StreamEnd | null,
 ): AsyncGenerator<C> {
   let usageSeen = false
   let last: C | undefined
   try {
     for await (const bytes of body) {
       for (const ev of parser.push(bytes as Buffer)) {
+        if (ending && ev.data === '[DONE]') ending.done = true
         for (const c of tr.event(ev)) {
           if (checkChunk(c, target.provider)) usageSeen = true
+          ending?.chunk(c)
           last = c
           yield c
         }
       }
     }
     for (const ev of parser.end()) {
+      if (ending && ev.data === '[DONE]') ending.done = true
       for (const c of tr.event(ev)) {
         if (checkChunk(c, target.provider)) usageSeen = true
+        ending?.chunk(c)
         yield (last = c)
       }
     }
+    ending?.check(target.provider)
     const tail = tr.end()
     for (const c of tail.chunks) {
       if (checkChunk(c, target.provider)) usageSeen = true

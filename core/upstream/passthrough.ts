@@ -14,7 +14,7 @@
  * that sends broken JSON mid-stream has it forwarded, where the translated path would have sent an error event.
  */
 import type { Readable } from 'node:stream'
-import { GatewayError } from '../errors.js'
+import { gatewayError, GatewayError } from '../errors.js'
 import type { EventDecoder, Operation, PassEvent, StreamTranslator, Target } from '../../providers/types.js'
 import type { ChatChunk, TextCompletion, Usage } from '../openai/types.js'
 
@@ -123,14 +123,16 @@ function scan(data: string, fields: readonly string[]): Event | null {
  * a parsed chunk (the `choices` list; returns whether it carries usage).
  */
 export async function* passStream(
-  body: Readable, parser: EventDecoder, tr: StreamTranslator<Chunk>, op: Operation,
+  body: Readable, parser: EventDecoder, tr: StreamTranslator<Chunk>, op: Operation, provider: string,
   check: (c: Chunk) => boolean, fail: (err: unknown) => GatewayError,
 ): AsyncGenerator<PassEvent> {
   const fields = op === 'completions' ? TEXT_FIELDS : CHAT_FIELDS
   let usageSeen = false
   let last: Chunk | null = null
+  const end = new StreamEnd()
   function* parsed(c: Chunk): Generator<PassEvent> {
     if (check(c)) usageSeen = true
+    end.chunk(c)
     last = c
     yield new Event('', c, -1, -1, 0)
   }
@@ -139,18 +141,29 @@ export async function* passStream(
       const events = parser.push(bytes as Buffer)
       for (let i = 0; i < events.length; i++) {
         const data = events[i]!.data
-        if (data === '[DONE]' || data === '') continue
+        if (data === '[DONE]' || data === '') {
+          if (data === '[DONE]') end.done = true
+          continue
+        }
         const ev = scan(data, fields)
-        if (ev) yield ev
-        else for (const c of tr.event(events[i]!)) yield* parsed(c)
+        if (ev) {
+          end.last = data
+          yield ev
+        } else for (const c of tr.event(events[i]!)) yield* parsed(c)
       }
     }
     for (const e of parser.end()) {
-      if (e.data === '[DONE]' || e.data === '') continue
+      if (e.data === '[DONE]' || e.data === '') {
+        if (e.data === '[DONE]') end.done = true
+        continue
+      }
       const ev = scan(e.data, fields)
-      if (ev) yield ev
-      else for (const c of tr.event(e)) yield* parsed(c)
+      if (ev) {
+        end.last = e.data
+        yield ev
+      } else for (const c of tr.event(e)) yield* parsed(c)
     }
+    end.check(provider)
     const tail = tr.end()
     for (const c of tail.chunks) yield* parsed(c)
     const lastChunk = last as Chunk | null
@@ -163,6 +176,34 @@ export async function* passStream(
     throw fail(err)
   } finally {
     if (!body.destroyed) body.destroy()
+  }
+}
+
+/**
+ * How an OpenAI-format stream ended. A complete one sends `data: [DONE]`, or at least a `finish_reason` on its last
+ * choice chunk; one that stops without either was cut upstream (a proxy timeout, a crashed worker closing the
+ * connection cleanly) and must not pass as a complete answer: it fails with a 502 error event, and the call is
+ * logged as failed.
+ */
+export class StreamEnd {
+  done = false
+  finished = false
+  /** A parsed chunk: finished when a choice carries a finish reason. */
+  chunk(c: { choices?: unknown }): void {
+    if (this.finished || !Array.isArray(c.choices)) return
+    for (const ch of c.choices as Array<{ finish_reason?: unknown }>) {
+      if (ch && typeof ch.finish_reason === 'string') this.finished = true
+    }
+  }
+  /** The last event forwarded unparsed: its finish reason is read only at the end (one scan per stream). */
+  last: string | null = null
+  check(provider: string): void {
+    if (this.done || this.finished) return
+    if (this.last !== null) {
+      const v = valueAt(this.last, '"finish_reason"')
+      if (v !== -1 && this.last.charCodeAt(v) === QUOTE) return
+    }
+    throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} ended the stream before it was complete (no finish_reason, no [DONE])`, { provider })
   }
 }
 

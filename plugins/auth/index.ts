@@ -85,6 +85,7 @@ function recordCache<K extends EntityKind>(store: Store, kind: K, o: Options) {
     max: o.cache_size,
     ttl: o.cache_ttl_ms,
     allowStaleOnFetchRejection: true,
+    noDeleteOnStaleGet: true,
     fetchMethod: async (id) => (await store.get(kind, id)) ?? MISSING,
   })
   return {

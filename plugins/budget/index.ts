@@ -26,6 +26,7 @@ import type { Operation } from '../../core/openai/types.js'
 import { createLocalLedger, LedgerUnavailableError, type BudgetLimit, type Ledger, type Reservation, type ReserveResult } from './ledger.js'
 import { createRedisLedger } from './ledger-redis.js'
 import { createSpendMemory } from './spend-memory.js'
+import { createPendingCharges } from './pending.js'
 
 interface Options {
   /** strict: reserve the worst case; estimate: reserve an estimate (LiteLLM's behaviour is closer to no reservation). */
@@ -81,7 +82,7 @@ function createBudget(cradle: Cradle, options: Options) {
   // instead of the auth cache's older figure (spend-memory.ts).
   const memory = shared ? createSpendMemory() : null
   // Costs settled on the local ledger while Redis was down, charged to Redis once it answers again.
-  const pending: Array<{ limits: BudgetLimit[]; cost: number }> = []
+  const pending = createPendingCharges()
   let sharedDown = false
   /** Redis answered since the local ledger was made: the next outage starts from a fresh one. */
   let usedShared = false
@@ -115,17 +116,20 @@ function createBudget(cradle: Cradle, options: Options) {
   async function reserve(limits: BudgetLimit[], amount: number): Promise<{ r: ReserveResult; on: Ledger }> {
     if (shared && !sharedDown) {
       try {
+        // What the outage admitted goes to Redis first: admitting through Redis without it would let the budget be
+        // used a second time, up to every call in flight until the replay landed.
+        if (pending.size()) await replayPending()
         const r = await shared.reserve(memory!.seeded(limits), amount, need(amount))
         usedShared = true
-        if (pending.length) void replayPending()
         return { r, on: shared }
       } catch (err) {
         if (!(err instanceof LedgerUnavailableError)) throw err
         sharedDown = true
         // The start of an outage (Redis answered since the last one, or never failed before): say so once, and start
-        // a fresh local ledger, seeded from the stored spend: one left from an earlier outage would hold stale spend
-        // (everything charged through Redis since). The old one lives on for its reservations, then closes. While
-        // the outage lasts, Redis is retried every second and the same local ledger is used.
+        // a fresh local ledger, seeded from what Redis last reported (else the stored spend): one left from an earlier
+        // outage would hold stale spend (everything charged through Redis since). The old one lives on for its
+        // reservations, then closes. While the outage lasts, Redis is retried every second and the same local
+        // ledger is used.
         if (usedShared || !failedBefore) {
           logger.warn('budget: Redis unreachable, admitting on this replica\'s own ledger until it is back', { cause: err.message })
           usedShared = false
@@ -141,30 +145,22 @@ function createBudget(cradle: Cradle, options: Options) {
   }
 
   async function replayPending(): Promise<void> {
-    const batch = pending.splice(0)
-    for (const p of batch) {
-      try {
-        memory!.note(await shared!.charge(memory!.seeded(p.limits), p.cost))
-      } catch {
-        pending.push(p)
-      }
-    }
-    if (!pending.length) logger.warn(`budget: Redis back; ${batch.length} cost(s) admitted meanwhile charged to the shared ledger`)
+    const charged = await pending.replay(async (limits, cost) => {
+      memory!.note(await shared!.charge(memory!.seeded(limits), cost))
+    })
+    if (charged && !pending.size()) logger.warn(`budget: Redis back; ${charged} cost(s) admitted meanwhile charged to the shared ledger`)
   }
 
   async function settle(on: Ledger, res: Reservation, limits: BudgetLimit[], cost: number, p: Principal): Promise<void> {
     try {
       const states = await on.settle(res, cost)
       if (on === shared) memory!.note(states)
-      if (on === local && shared && cost > 0) {
-        pending.push({ limits, cost })
-        if (pending.length > 100_000) pending.shift() // bounded; the store's spend still has every call
-      }
+      if (on === local && shared && cost > 0) pending.add(limits, cost)
       softAlerts(p, states, cost)
     } catch (err) {
       // The reservation expires with its lease; the cost is charged to the shared ledger once Redis answers again
       // (a reply lost after Redis applied it charges twice: an over-count, never a budget passed).
-      if (on === shared && cost > 0) pending.push({ limits, cost })
+      if (on === shared && cost > 0) pending.add(limits, cost)
       logger.warn('budget: settlement failed; the reservation will expire with its lease', { cause: (err as Error).message })
     }
   }

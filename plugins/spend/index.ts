@@ -5,7 +5,9 @@
  * daily totals in the same transaction (one UPDATE per entity per batch, never per call).
  *
  * Through a database outage rows are buffered (bounded) and then spooled to a local file; they are written when the
- * database is back, and on the next start if the process stopped first. A graceful shutdown flushes everything.
+ * database is back, and on the next start if the process stopped first. A graceful shutdown flushes everything; a
+ * process killed outright loses the rows still in memory (writer.ts says which: with the database up, the calls that
+ * ended within about `flush_interval_ms` of the kill).
  * Rows carry the key's hash, never the key.
  */
 import { join } from 'node:path'

@@ -13,6 +13,11 @@
  *   spool itself cannot be written (or a spool line is unreadable); both are logged with the count and counted in
  *   `stats().dropped`.
  * - Logging is per outage, never per row: one warning when it starts, one when it ends.
+ * - A process that dies without its shutdown (SIGKILL, the OOM killer, a lost host) loses the rows still in memory:
+ *   with the store up, those of calls that ended less than `flushIntervalMs` plus the batch writes in progress before
+ *   it died (the price of writing in batches off the hot path; test/robust/faults-crash.test.ts holds this bound);
+ *   during a store outage, every row buffered in memory (up to `maxBuffered`): only the rows beyond it are in the
+ *   spool file. Rows in spool files survive and are written by the next start.
  *
  * Spool files. All files of one writer family live in one directory and share a stem (`spend-spool`):
  *   `<stem>.<pid>.jsonl`               the live spool of process <pid> (appended during overflow)

@@ -174,3 +174,20 @@ t.test('a JSON reply reaches the client as the upstream wrote it', async (t) => 
   t.equal(viaSdk.choices[0]!.message.content, 'Hi é')
   t.equal(viaSdk.usage?.total_tokens, 11)
 })
+
+t.test('a stream cut upstream (no finish_reason, no [DONE]) fails instead of passing as complete', async (t) => {
+  for (const include of [true, false]) {
+    up.on('chat', sse(COMPACT.slice(0, 2), false))
+    const events = await rawStream({ model: 'gpt', stream: true, messages: [{ role: 'user', content: 'hi' }], ...(include ? { stream_options: { include_usage: true } } : {}) })
+    t.equal(events.length, 3, 'two events forwarded, then the error')
+    t.match(JSON.parse(events[2]!), { error: { message: /ended the stream before it was complete/, type: 'api_error' } })
+    t.notOk(events.includes('[DONE]'), 'no [DONE] after it')
+  }
+  // The translated path (the SDK's) says the same.
+  const { completion } = await import('../../core/sdk.js')
+  const stream = await completion({ model: 'openai/gpt-x', api_base: up.url, api_key: 'sk-up', stream: true, messages: [{ role: 'user', content: 'hi' }] } as any)
+  const err = await (async () => {
+    for await (const _ of stream as AsyncIterable<unknown>) { /* read */ }
+  })().then(() => null, (e: unknown) => e)
+  t.match(String((err as Error)?.message), /ended the stream before it was complete/)
+})
