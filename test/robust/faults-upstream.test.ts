@@ -25,6 +25,11 @@ const DEADLINE_MS = 15_000
 /** Slow readers held open at once, and for how long (ms). */
 const READERS = 4
 const SLOW_READ_MS = 8_000
+/**
+ * How soon the upstream request must close after its client left, ms: at once on an idle machine (a few ms); the
+ * margin is for a loaded CI box's event-loop lag, far below a leak (the upstream would stream on to its end).
+ */
+const CUT_MS = 3_000
 /** Bytes one firehose stream may get written while its reader is slow: the loopback socket buffers, with room. */
 const HOSE_BOUND_BYTES = 24 * 1024 * 1024
 /** Gateway RSS growth allowed while the slow readers are open, MB. */
@@ -162,9 +167,9 @@ t.test('clients that leave mid-stream: the upstream request is closed at once, a
     const rec = records.find((x) => x.body?.messages?.[0]?.content === `leave ${i}`)
     if (!rec || r.kind !== 'left') return slowClose.push(`call ${i}: no upstream record`)
     if (!rec.aborted) slowClose.push(`call ${i}: upstream response finished instead of being cut`)
-    else if (rec.closedAt! - r.leftAt > 1_000) slowClose.push(`call ${i}: upstream closed ${rec.closedAt! - r.leftAt} ms after the client left`)
+    else if (rec.closedAt! - r.leftAt > CUT_MS) slowClose.push(`call ${i}: upstream closed ${rec.closedAt! - r.leftAt} ms after the client left`)
   })
-  t.same(slowClose, [], 'every upstream request was cut within 1 s of its client leaving')
+  t.same(slowClose, [], `every upstream request was cut within ${CUT_MS} ms of its client leaving`)
   const rows = await rowsAtLeast(gw.url, key.token, made.length)
   const ids = new Set(results.map((r) => r.requestId))
   const mine = rows.filter((r) => ids.has(r.request_id))
@@ -199,7 +204,7 @@ t.test('slow readers (1 KiB per 100 ms from a stream that produces as fast as it
   await eventually(async () => records.every((r) => r.closedAt !== undefined), 5_000, 'the firehose requests closed')
   // Open until the readers left (a stream held back by its reader is not a stalled upstream: no stream timeout cut
   // it), then cut at once.
-  t.ok(records.every((r) => r.aborted && r.closedAt! >= leftAt && r.closedAt! - leftAt < 1_000),
+  t.ok(records.every((r) => r.aborted && r.closedAt! >= leftAt && r.closedAt! - leftAt < CUT_MS),
     `the upstream requests stayed open while the readers read, and were cut when they left (${records.map((r) => r.closedAt! - leftAt).join(', ')} ms)`)
   const ids = new Set(readers.map((r) => r.requestId()))
   const rows = await eventually(async () => {
