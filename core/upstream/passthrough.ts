@@ -147,7 +147,7 @@ export async function* passStream(
         }
         const ev = scan(data, fields)
         if (ev) {
-          end.last = data
+          if (!end.finished) end.text(data)
           yield ev
         } else for (const c of tr.event(events[i]!)) yield* parsed(c)
       }
@@ -159,7 +159,7 @@ export async function* passStream(
       }
       const ev = scan(e.data, fields)
       if (ev) {
-        end.last = e.data
+        if (!end.finished) end.text(e.data)
         yield ev
       } else for (const c of tr.event(e)) yield* parsed(c)
     }
@@ -195,14 +195,16 @@ export class StreamEnd {
       if (ch && typeof ch.finish_reason === 'string') this.finished = true
     }
   }
-  /** The last event forwarded unparsed: its finish reason is read only at the end (one scan per stream). */
-  last: string | null = null
+  /**
+   * An event forwarded unparsed: a `"finish_reason"` member that is a string. Every event is looked at until one
+   * has it (one scan each), not only the last: a host may send more after the finish (usage, content filter results).
+   */
+  text(data: string): void {
+    const v = valueAt(data, '"finish_reason"')
+    if (v !== -1 && data.charCodeAt(v) === QUOTE) this.finished = true
+  }
   check(provider: string): void {
     if (this.done || this.finished) return
-    if (this.last !== null) {
-      const v = valueAt(this.last, '"finish_reason"')
-      if (v !== -1 && this.last.charCodeAt(v) === QUOTE) return
-    }
     throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} ended the stream before it was complete (no finish_reason, no [DONE])`, { provider })
   }
 }

@@ -191,3 +191,10 @@ t.test('a stream cut upstream (no finish_reason, no [DONE]) fails instead of pas
   })().then(() => null, (e: unknown) => e)
   t.match(String((err as Error)?.message), /ended the stream before it was complete/)
 })
+
+t.test('a stream that finished, sent more after it and ended without [DONE] is complete', async (t) => {
+  const trailing = '{"id":"chatcmpl-p","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{},"finish_reason":null,"content_filter_results":{}}],"usage":null}'
+  up.on('chat', sse([...COMPACT.slice(0, 3), trailing], false))
+  const events = await rawStream({ model: 'gpt', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] })
+  t.same(events, [...COMPACT.slice(0, 3), trailing, '[DONE]'], 'forwarded, then [DONE]: the finish_reason two events back counts')
+})
