@@ -31,6 +31,16 @@ function hasError(fields: Record<string, unknown>): boolean {
   return false
 }
 
+/** A copy of the fields with each object field passed through errorFields. */
+function withErrorFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const rec: Record<string, unknown> = {}
+  for (const k in fields) {
+    const v = fields[k]
+    rec[k] = typeof v === 'object' && v !== null ? errorFields(v) : v
+  }
+  return rec
+}
+
 function errorFields(value: unknown): unknown {
   if (value instanceof Error) {
     const out: Record<string, unknown> = { name: value.name, message: value.message, stack: value.stack }
@@ -98,19 +108,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     if (RANK[level] < RANK[logger.level]) return
     const head = `{"time":"${isoNow()}","level":"${level}","msg":${JSON.stringify(msg)}${bound}`
     if (!fields) return write(head + '}\n')
-    // Plain fields (the access line, every request) are serialised as they are, without a copy; a field that is an
-    // Error goes through errorFields. A field named
-    // like a bound one appears twice in the text; JSON parsers keep the last, the field, as before.
-    if (!hasError(fields)) {
-      const text = JSON.stringify(fields)
-      return write(text.length > 2 ? head + ',' + text.slice(1) + '\n' : head + '}\n')
-    }
-    const rec: Record<string, unknown> = {}
-    for (const k in fields) {
-      const v = fields[k]
-      rec[k] = typeof v === 'object' && v !== null ? errorFields(v) : v
-    }
-    const text = JSON.stringify(rec)
+    // Plain fields (the access line, every request) are serialised as they are, without a copy; an Error field goes
+    // through errorFields. A field named like a bound one appears twice in the text; JSON parsers keep the last,
+    // the field, as before.
+    const text = JSON.stringify(hasError(fields) ? withErrorFields(fields) : fields)
     write(text.length > 2 ? head + ',' + text.slice(1) + '\n' : head + '}\n')
   }
   return logger
