@@ -3,6 +3,5 @@
  * output tokens from LiteLLM's table, and token estimates for budgets. See pricing.ts for the precedence rules.
  */
 export { createPricing, DEFAULT_FALLBACK, type Price, type Pricing, type PricingOptions } from './pricing.js'
-export { countTextTokens, warmTokenizer } from './tokens.js'
 export { DEFAULT_MAX_TOKENS } from './budget.js'
 export { MODEL_LIMITS_SOURCE } from './model-limits.js'
