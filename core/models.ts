@@ -87,7 +87,14 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
     return undefined
   }
   const defaults: Record<string, unknown> = {}
-  for (const k of Object.keys(p)) if (REQUEST_DEFAULT_KEYS.has(k) && p[k] != null) defaults[k] = p[k]
+  const params: Record<string, unknown> = {}
+  for (const k of Object.keys(p)) {
+    if (p[k] == null) continue
+    if (REQUEST_DEFAULT_KEYS.has(k)) defaults[k] = p[k]
+    else if (!TARGET_FIELDS.has(k)) params[k] = p[k]
+  }
+  const envParams = adapter?.env?.params
+  if (envParams) for (const k in envParams) if (params[k] === undefined) { const v = fromEnv(envParams[k]); if (v !== undefined) params[k] = v }
   const id = str(info.id) ?? createHash('sha256').update(JSON.stringify([entry.model_name, p])).digest('hex').slice(0, 16)
   return Object.freeze({
     id,
@@ -114,8 +121,16 @@ export function buildTarget(entry: ModelEntry, providers: ProviderRegistry, d: T
     extraHeaders: (p.extra_headers as Record<string, string> | undefined) ?? {},
     defaults,
     modelInfo: info,
+    params: Object.freeze(params),
   })
 }
+
+/** litellm_params keys that Target has a field for; the rest go to Target.params for the adapter. */
+const TARGET_FIELDS: ReadonlySet<string> = new Set([
+  'model', 'api_base', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'timeout', 'stream_timeout',
+  'max_retries', 'rpm', 'tpm', 'max_parallel_requests', 'weight', 'order', 'input_cost_per_token',
+  'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers',
+])
 
 /** The same deployment with other timeouts (milliseconds), for one request: a per-request timeout, a health check. */
 export function withTimeouts(target: Target, timeoutMs: number, streamTimeoutMs: number): Target {

@@ -52,6 +52,12 @@ export interface Target {
   readonly defaults: Readonly<Record<string, unknown>>
   /** LiteLLM `model_info`, passed through as given. */
   readonly modelInfo: Readonly<Record<string, unknown>>
+  /**
+   * Provider settings from `litellm_params` that have no field above (`aws_region_name`, `vertex_project`,
+   * `vertex_credentials`, `azure_ad_token`, ...), `os.environ/` references resolved, with the adapter's
+   * `env.params` variables filling what the entry leaves out. Secrets live here: never log or echo a Target.
+   */
+  readonly params?: Readonly<Record<string, unknown>> | undefined
 }
 
 export interface ParamRule<Req> {
@@ -140,7 +146,12 @@ export interface ProviderAdapter {
   name: string
   operations: ReadonlySet<Operation>
   /** Environment variables read (at boot) for the key and base when a deployment gives none. */
-  env?: { apiKey?: readonly string[] | undefined; apiBase?: readonly string[] | undefined } | undefined
+  env?: {
+    apiKey?: readonly string[] | undefined
+    apiBase?: readonly string[] | undefined
+    /** Provider settings (Target.params) -> the variables read, in order, when litellm_params has none. */
+    params?: Readonly<Record<string, readonly string[]>> | undefined
+  } | undefined
   request(op: Operation, target: Target, stream: boolean): ProviderRequest
   /**
    * Optional, may be async: add what needs the final body or I/O (AWS SigV4 over the body, an OAuth token fetched

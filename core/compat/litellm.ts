@@ -65,6 +65,16 @@ const RELIABILITY: Readonly<Record<string, readonly [plugin: string, option: str
 }
 const RELIABILITY_KEYS = Object.keys(RELIABILITY)
 
+/**
+ * Provider settings in litellm_params read by the native adapters (Target.params), LiteLLM's names: AWS for
+ * bedrock, Vertex AI's project/location/credentials, Azure's Entra ID token or client credentials.
+ */
+export const PROVIDER_PARAMS: readonly string[] = [
+  'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'aws_region_name', 'aws_bedrock_runtime_endpoint',
+  'vertex_project', 'vertex_location', 'vertex_credentials', 'azure_ad_token', 'tenant_id', 'client_id', 'client_secret',
+  'azure_scope',
+]
+
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
 export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
@@ -81,6 +91,7 @@ export const LITELLM_ACTED_ON = {
     'model', 'api_base', 'base_url', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm',
     'weight', 'order', 'timeout', 'stream_timeout', 'max_retries', 'num_retries', 'input_cost_per_token',
     'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers', 'max_parallel_requests',
+    ...PROVIDER_PARAMS,
   ]),
   /** `mode` picks the call /health makes (chat, completion, embedding) and shows in /model_group/info. */
   model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token', 'mode']),
