@@ -12,6 +12,7 @@ import type { ProviderRegistry } from '../providers/registry.js'
 import type { ModelTable } from './models.js'
 import type { GatewayState } from './state.js'
 import type { Store } from './store.js'
+import type { GroupEntry } from './pipeline.js'
 import { createEventBus, type EventBus } from './events.js'
 import { createPricing, DEFAULT_FALLBACK, type Pricing } from './pricing/index.js'
 
@@ -44,6 +45,8 @@ export interface Cradle {
    * with none. Typed loosely so the core does not depend on ioredis.
    */
   redis: import('ioredis').Redis | null
+  /** Hooks that gate and order a fallback group as the request chain did the requested one (core/pipeline.ts). */
+  groupEntries: GroupEntry[]
   /** Per-request scope only: the request's state and a logger bound to its request id. */
   state: GatewayState
   log: Logger
@@ -63,6 +66,7 @@ export function createRootContainer(values: Pick<Cradle, 'config' | 'logger' | '
     events: asValue(createEventBus((event, err) => values.logger.error(`event listener failed: ${event}`, { err }))),
     store: asValue(null),
     redis: asValue(null),
+    groupEntries: asValue([]),
   })
   return container
 }

@@ -27,6 +27,16 @@ export interface Attempt {
 export type AttemptHandler = (attempt: Attempt) => Promise<ProviderResult>
 export type AttemptInterceptor = (next: AttemptHandler) => AttemptHandler
 
+/**
+ * Entering a model group other than the one the request chain routed (a fallback group). The request-chain plugins
+ * that act on a group (the priority queue's capacity, the router's strategy and pre-call checks) each register one
+ * in `cradle.groupEntries` when their middleware is built, so a fallback group is gated and ordered as the requested
+ * group was. They run in chain order, each given the previous one's targets (the model table's group array first);
+ * the result is the order to try the group in. A GatewayError thrown means the group cannot take the call now (full,
+ * every deployment filtered out): the fallback plugin moves on to the next group.
+ */
+export type GroupEntry = (state: GatewayState, group: string, targets: readonly Target[]) => readonly Target[] | Promise<readonly Target[]>
+
 export function composeAttemptChain(interceptors: readonly AttemptInterceptor[], terminal: AttemptHandler): AttemptHandler {
   let handler = terminal
   for (let i = interceptors.length - 1; i >= 0; i--) handler = interceptors[i]!(handler)

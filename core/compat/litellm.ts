@@ -79,12 +79,12 @@ export const PROVIDER_PARAMS: readonly string[] = [
 export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
-    'database_connection_pool_limit', 'store_model_in_db', 'budget_mode']),
+    'database_connection_pool_limit', 'store_model_in_db', 'budget_mode', 'max_parallel_requests', 'global_max_parallel_requests']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
     'priority_reservation', 'priority_reservation_settings', 'default_priority', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
     'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', 'default_priority',
-    'polling_interval', ...RELIABILITY_KEYS]),
+    'polling_interval', 'default_max_parallel_requests', ...RELIABILITY_KEYS]),
   'model_list[]': new Set(['model_name', 'litellm_params', 'model_info', 'tpm', 'rpm']),
   /** See providers/types.ts Target; REQUEST_DEFAULT_KEYS are acted on too (listed in the README beside these). */
   litellm_params: new Set([
@@ -174,6 +174,10 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   // LiteLLM cools by failure count only once allowed_fails is set explicitly (no instant cooldown on 429/401/404).
   if ((router.allowed_fails ?? litellm.allowed_fails) !== undefined) set('cooldown', 'cool_at_once', [])
   const noCooldowns = (router.disable_cooldowns ?? litellm.disable_cooldowns) === true
+  // Per deployment without its own (LiteLLM: general_settings.max_parallel_requests, the Router's
+  // default_max_parallel_requests): the queue's capacity. The gateway-wide cap is the rate limiter's.
+  set('priority-queue', 'deployment_max_parallel_requests', general.max_parallel_requests ?? router.default_max_parallel_requests)
+  set('rate-limit', 'global_max_parallel_requests', general.global_max_parallel_requests)
   set('priority-queue', 'priority_reservation', litellm.priority_reservation)
   set('priority-queue', 'default_priority', router.default_priority ?? litellm.default_priority)
   // router_settings.polling_interval (LiteLLM's scheduler polls its queue) needs nothing: admission here is event-driven.

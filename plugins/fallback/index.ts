@@ -10,7 +10,9 @@
  *   when the group has no such list: a bigger or more lenient model is what they need, not any model);
  * - any other error (400, 401, 403, 404, a client that went away) goes back to the client as it is.
  *
- * For each fallback group: its deployments become `state.targets`, the attempt goes to the first (the retry and
+ * For each fallback group: it is entered as the request chain entered the requested group (`cradle.groupEntries`:
+ * the priority queue's capacity, the router's order and pre-call checks; a group that cannot take the call is skipped
+ * for the next), its deployments in that order become `state.targets`, the attempt goes to the first (the retry and
  * cooldown plugins after this one work on that group), `state.fallbacks` counts it (LiteLLM's
  * x-litellm-attempted-fallbacks) and the fallback is logged. The deployment's own model is what goes upstream.
  * A stream falls back only before its first byte reached the client: dispatch primes streams, so a failure before
@@ -22,6 +24,7 @@ import { definePlugin } from '../../core/plugin.js'
 import { GatewayError } from '../../core/errors.js'
 import type { Attempt } from '../../core/pipeline.js'
 import { withRequestTimeouts } from '../../core/models.js'
+import type { Target } from '../../providers/types.js'
 
 type GroupMap = Array<Record<string, string[]>>
 
@@ -71,7 +74,7 @@ export default definePlugin<FallbackOptions>({
       max_fallbacks: { type: 'integer', minimum: 0, default: 5 },
     },
   },
-  interceptor({ models, logger }, o) {
+  interceptor({ models, logger, groupEntries }, o) {
     const regular = toMap(o.fallbacks)
     const contextWindow = toMap(o.context_window_fallbacks)
     const contentPolicy = toMap(o.content_policy_fallbacks)
@@ -95,15 +98,27 @@ export default definePlugin<FallbackOptions>({
         let last: unknown = first
         for (const name of groups.slice(0, o.max_fallbacks)) {
           if (name === group || state.signal.aborted) continue
-          let targets
+          let group0
           try {
-            targets = models.resolve(name)
+            group0 = models.resolve(name)
           } catch (err) {
             logger.warn('fallback group cannot be resolved; skipped', { requestId: state.requestId, modelGroup: group, fallback: name, err: (err as Error).message })
             continue
           }
-          if (targets.length === 0) continue
-          targets = withRequestTimeouts(targets, state.requestTimeouts)
+          if (group0.length === 0) continue
+          // The group's gate and order, as the request chain gave the requested group (queue capacity, strategy,
+          // pre-call checks). A group that cannot take the call now is this fallback failing: on to the next.
+          let entered: readonly Target[] = group0
+          try {
+            for (const enter of groupEntries) entered = await enter(state, name, entered)
+          } catch (err) {
+            if (!(err instanceof GatewayError)) throw err
+            logger.info('fallback group cannot take the call; skipped', { requestId: state.requestId, modelGroup: group, fallback: name, cause: err.code })
+            last = err
+            continue
+          }
+          if (entered.length === 0) continue
+          const targets = withRequestTimeouts(entered.slice(), state.requestTimeouts)
           state.targets = targets
           state.fallbacks++
           const cause = last as GatewayError

@@ -4,8 +4,8 @@
  * call go first when capacity frees.
  *
  * - Capacity of a group (limits.ts): parallel = the sum of its deployments' `max_parallel_requests` (litellm_params or
- *   model_info); with none set, the option `max_parallel_requests` (`{ "<group>": n }`, or one number for every
- *   group). rpm / tpm = the sum of its deployments' `rpm` / `tpm` when every deployment sets one. A group with none of
+ *   model_info; `deployment_max_parallel_requests` for one that sets none); with none set, the option
+ *   `max_parallel_requests` (`{ "<group>": n }`, or one number for every group). rpm / tpm = the sum of its deployments' `rpm` / `tpm` when every deployment sets one. A group with none of
  *   these is not gated at all (one cached lookup per call).
  * - Per minute (minute.ts): a call starts when this clock minute has admitted fewer calls than the rpm and its
  *   prompt's token estimate fits on top of the minute's tokens (an empty minute takes any one call). When the call is
@@ -48,6 +48,8 @@ import { fullError, groupLimits, timedOutError, type FullOn, type GroupLimits } 
 export interface PriorityQueueOptions {
   /** Calls in flight per model group when its deployments set none: one number for all groups, or per group. */
   max_parallel_requests?: number | Record<string, number>
+  /** Calls in flight per deployment that sets no max_parallel_requests of its own (LiteLLM general_settings.max_parallel_requests). */
+  deployment_max_parallel_requests?: number
   /** Priority of a call that names none (body, key, team); unset = such calls are not queued. */
   default_priority?: number
   /** Longest wait in the queue, ms (a body `timeout`, in seconds, overrides it). */
@@ -81,12 +83,15 @@ export default definePlugin<PriorityQueueOptions>({
       default_priority: { type: 'integer' },
       queue_timeout_ms: { type: 'integer', minimum: 1, default: 30_000 },
       priority_reservation: { type: 'object', additionalProperties: { type: 'number', minimum: 0, maximum: 1 } },
+      deployment_max_parallel_requests: { type: 'integer', minimum: 1 },
       saturation_threshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
       lease_ms: { type: 'integer', minimum: 30, default: 30_000 },
     },
   },
   middleware(cradle, options) {
-    return schedulerFor(cradle, options).middleware
+    const scheduler = schedulerFor(cradle, options)
+    cradle.groupEntries.push(scheduler.enterGroup)
+    return scheduler.middleware
   },
   routes(registrar, cradle, options) {
     const scheduler = schedulerFor(cradle, options)
@@ -158,7 +163,10 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
   /** `targets`: the group's deployments, as models.resolve() returned them (the caller has them already). */
   function limitsOf(group: string, targets: readonly Target[]): GroupLimits {
     let l = limitsCache.get(targets)
-    if (l === undefined) limitsCache.set(targets, (l = groupLimits(targets, perGroup?.[group] ?? everyGroup ?? Infinity)))
+    if (l === undefined) {
+      l = groupLimits(targets, perGroup?.[group] ?? everyGroup ?? Infinity, options.deployment_max_parallel_requests)
+      limitsCache.set(targets, l)
+    }
     return l
   }
 
@@ -393,6 +401,25 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     return next()
   } as GatewayMiddleware
 
+  /**
+   * A fallback group (core/pipeline.ts GroupEntry): held to its own capacity, in the same priority order, as the
+   * requested group was; the slot is freed when the call is done. A refusal (full with no priority, or the wait ran
+   * out) is thrown: the fallback plugin moves on to its next group.
+   */
+  async function enterGroup(state: GatewayState, name: string, targets: readonly Target[]): Promise<readonly Target[]> {
+    const group = targets[0]?.modelName ?? name
+    const l = limitsOf(group, targets)
+    if (!l.gated) return targets
+    const rank = rankOf(state)
+    const tokens = estimateOf(state, l)
+    const started = clock.now()
+    const got = shared ? acquireShared(shared, group, l, state, rank, tokens) : acquireLocal(group, l, state, rank, tokens)
+    const release = typeof got === 'function' ? got : await got
+    state.timings.queue_ms = (state.timings.queue_ms ?? 0) + (clock.now() - started)
+    void state.done.then(release)
+    return targets
+  }
+
   async function status(): Promise<Record<string, unknown>> {
     const at = clock.now()
     const out: Record<string, GateStatus & { local?: GateStatus }> = {}
@@ -424,6 +451,7 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
 
   return {
     middleware,
+    enterGroup,
     status,
     fireBoundaries,
     start: () => shared?.start(),

@@ -1,8 +1,9 @@
 /**
  * What a model group's capacity is, in each dimension, and the 429s that name the one that is full.
  *
- * - Parallel: the sum of its deployments' `max_parallel_requests`; with none set, the plugin option (per group or one
- *   number); else none.
+ * - Parallel: the sum of its deployments' `max_parallel_requests`, a deployment without one counting the per-deployment
+ *   default (`deployment_max_parallel_requests`, LiteLLM's general_settings.max_parallel_requests) when that is set;
+ *   with none of these, the plugin option (per group or one number); else none.
  * - rpm / tpm: the sum of its deployments' `rpm` (`tpm`) when EVERY deployment sets one. One deployment without a
  *   limit can take any number of calls, so the group as a whole has none.
  */
@@ -18,7 +19,7 @@ export interface GroupLimits {
   readonly gated: boolean
 }
 
-export function groupLimits(targets: readonly Target[], fallbackParallel: number): GroupLimits {
+export function groupLimits(targets: readonly Target[], fallbackParallel: number, perDeployment?: number): GroupLimits {
   let parallel = 0
   let parallelKnown = false
   let rpm = 0
@@ -26,8 +27,9 @@ export function groupLimits(targets: readonly Target[], fallbackParallel: number
   let everyRpm = targets.length > 0
   let everyTpm = targets.length > 0
   for (const t of targets) {
-    if (t.maxParallelRequests !== undefined) {
-      parallel += t.maxParallelRequests
+    const own = t.maxParallelRequests ?? perDeployment
+    if (own !== undefined) {
+      parallel += own
       parallelKnown = true
     }
     if (t.rpm === undefined) everyRpm = false

@@ -31,6 +31,8 @@ interface Options {
   lease_ms: number
   /** Output tokens reserved for a call without max_tokens (replaced by the real count when it ends). */
   default_max_tokens: number
+  /** Model calls in flight on the whole gateway (all replicas, with Redis), LiteLLM's general_settings.global_max_parallel_requests. */
+  global_max_parallel_requests?: number
 }
 
 const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
@@ -50,6 +52,7 @@ export default definePlugin<Options>({
     properties: {
       lease_ms: { type: 'integer', minimum: 100, default: 30_000 },
       default_max_tokens: { type: 'integer', minimum: 0, default: 256 },
+      global_max_parallel_requests: { type: 'integer', minimum: 1 },
     },
   },
   middleware(cradle, options) {
@@ -120,6 +123,8 @@ function createLimiter(cradle: Cradle, options: Options) {
   const now = () => clock.now()
   const local: Windows = createLocalWindows({ now })
   const shared: Windows | null = cradle.redis ? createRedisWindows({ redis: cradle.redis, now, leaseMs: options.lease_ms }) : null
+  const globalScope: ScopeLimits | null = options.global_max_parallel_requests === undefined ? null
+    : { scope: 'global:proxy', rpm: null, tpm: null, parallel: options.global_max_parallel_requests }
   const slotPrefix = `${randomUUID().slice(0, 8)}:`
   let slotSeq = 0
   let sharedUsable = true
@@ -178,8 +183,10 @@ function createLimiter(cradle: Cradle, options: Options) {
   const middleware = async function rateLimit(ctx, next) {
     const state = ctx.state
     const p = state.principal
-    if (p === null || !MODEL_KINDS.has(state.kind)) return next()
-    const scopes = scopesOf(p, state.model)
+    if (!MODEL_KINDS.has(state.kind)) return next()
+    let scopes = p === null ? null : scopesOf(p, state.model)
+    // The gateway-wide cap holds for every model call, with or without a key.
+    if (globalScope !== null) scopes = scopes === null ? [globalScope] : [...scopes, globalScope]
     if (scopes === null) return next()
     let tokens = 0
     for (const s of scopes) {

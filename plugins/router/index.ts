@@ -17,7 +17,8 @@
  * and no pre-call checks keep no stats at all.
  *
  * A group the checks empty is not refused here: `state.routeError` carries the 429/400 into the attempt chain, where
- * the fallback plugin can still move the call to another group (fallback groups are tried in config order).
+ * the fallback plugin can still move the call to another group. A fallback group is ranked and checked the same way
+ * (`enterGroup`, registered in `cradle.groupEntries`); one the checks empty is skipped for the next.
  */
 import { definePlugin } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
@@ -116,7 +117,7 @@ export default definePlugin<RouterOptions>({
       enable_pre_call_checks: { type: 'boolean', default: false },
     },
   },
-  middleware({ models, pricing, clock, redis, logger }, o) {
+  middleware({ models, pricing, clock, redis, logger, groupEntries }, o) {
     const strategy = o.routing_strategy
     const args = o.routing_strategy_args
     const flags: CheckFlags = { usage: o.enable_pre_call_checks || strategy === 'usage-based-routing-v2', contextWindow: o.enable_pre_call_checks }
@@ -152,6 +153,25 @@ export default definePlugin<RouterOptions>({
       // One closure per call: `done` is the only signal that a call, and its stream, is over.
       state.done.then(() => settle(stats, clock, logger, state, picked, handle, now))
     }
+
+    /**
+     * A fallback group (core/pipeline.ts GroupEntry): ranked by the same strategy and checks. Nothing is acquired
+     * for it; its attempts are counted with the call's others when `done` resolves (record()).
+     */
+    async function enterGroup(state: GatewayState, _name: string, targets: readonly Target[]): Promise<readonly Target[]> {
+      if (targets.length === 1 && !checks) return targets
+      let view = views.get(targets)
+      if (!view) views.set(targets, (view = buildView(targets, deps)))
+      const first = stats?.ready(view.ids, clock.now())
+      if (first) await first
+      if (stats) stats.read(view.ids, clock.now(), view.stats)
+      if (checks && runChecks(view, flags, state.kind as Operation, state.body ?? {}, prompt) === 0) {
+        throw noDeploymentError(view, targets[0]!.modelName, prompt.tokens, clock.now())
+      }
+      input.stream = state.stream
+      return ranked(view, rank(view, input))
+    }
+    groupEntries.push(enterGroup)
 
     // Not async: only a group's first pick with shared stats waits (stats.ready), every other call stays synchronous.
     return function router(ctx, next) {
