@@ -54,6 +54,7 @@ export const REQUEST_DEFAULT_KEYS: ReadonlySet<string> = new Set([
 const RELIABILITY: Readonly<Record<string, readonly [plugin: string, option: string]>> = {
   allowed_fails: ['cooldown', 'allowed_fails'],
   cooldown_time: ['cooldown', 'cooldown_time'],
+  allowed_fails_policy: ['cooldown', 'allowed_fails_policy'],
   disable_cooldowns: ['cooldown', 'disabled'],
   fallbacks: ['fallback', 'fallbacks'],
   default_fallbacks: ['fallback', 'default_fallbacks'],

@@ -7,6 +7,8 @@
  * - A deployment cools for `cooldown_time` seconds once it failed more than `allowed_fails` times in the current
  *   minute; a status in `cool_at_once` (default 429, 401, 404: rate-limited, or misconfigured, so another call
  *   within seconds cannot help) cools it at once.
+ * - `allowed_fails_policy` (LiteLLM's, per error class: BadRequestErrorAllowedFails, RateLimitErrorAllowedFails, ...)
+ *   gives a class its own count instead (a class it names counts even when the status alone would not).
  * - A group of one deployment is never cooled: there is nothing to send its traffic to instead.
  * - While cooling, a deployment is left out of `state.targets` for the attempts of this group (retry iterates what
  *   is left). When the whole group cools, the call fails at once with 429 "No deployments available for selected
@@ -33,6 +35,29 @@ export interface CooldownOptions {
   cooldown_time: number
   /** Statuses that cool a deployment at the first failure. */
   cool_at_once: number[]
+  /**
+   * LiteLLM's `allowed_fails_policy`: failures of one class a deployment may have in a minute before it cools,
+   * replacing `allowed_fails` and `cool_at_once` for that class (and making a class count that otherwise does not,
+   * such as 400s).
+   */
+  allowed_fails_policy?: Partial<Record<PolicyClass, number>>
+}
+
+/** LiteLLM's allowed_fails_policy keys. */
+export type PolicyClass = 'BadRequestErrorAllowedFails' | 'AuthenticationErrorAllowedFails' | 'TimeoutErrorAllowedFails' |
+  'RateLimitErrorAllowedFails' | 'ContentPolicyViolationErrorAllowedFails' | 'InternalServerErrorAllowedFails'
+const POLICY_CLASSES: readonly PolicyClass[] = ['BadRequestErrorAllowedFails', 'AuthenticationErrorAllowedFails', 'TimeoutErrorAllowedFails',
+  'RateLimitErrorAllowedFails', 'ContentPolicyViolationErrorAllowedFails', 'InternalServerErrorAllowedFails']
+
+/** The policy class of a failed attempt, as LiteLLM's exception types divide them. */
+export function policyClass(status: number, code: string | undefined): PolicyClass | null {
+  if (code === 'GW_ERR_CONTENT_POLICY') return 'ContentPolicyViolationErrorAllowedFails'
+  if (status === 429) return 'RateLimitErrorAllowedFails'
+  if (status === 401) return 'AuthenticationErrorAllowedFails'
+  if (status === 408) return 'TimeoutErrorAllowedFails'
+  if (status >= 500) return 'InternalServerErrorAllowedFails'
+  if (status === 400) return 'BadRequestErrorAllowedFails'
+  return null
 }
 
 export interface CooldownParams {
@@ -44,8 +69,11 @@ export interface CooldownParams {
 
 /** A local and a Redis implementation behind the same two methods. Times are ms since the epoch. */
 export interface CooldownStore {
-  /** Record a failure of deployment `id`; returns when it cools until, or 0 when it does not cool. */
-  fail(id: string, now: number, immediate: boolean): Promise<number>
+  /**
+   * Record a failure of deployment `id`; returns when it cools until, or 0 when it does not cool. `allowed`: the
+   * failures this minute it may have (default: the store's allowed_fails).
+   */
+  fail(id: string, now: number, immediate: boolean, allowed?: number): Promise<number>
   /** Per id, when it cools until (0 or a past time = available). */
   until(ids: readonly string[], now: number): Promise<number[]>
 }
@@ -58,12 +86,12 @@ export function localCooldowns(p: CooldownParams): CooldownStore {
   const fails = new Map<string, { window: number; count: number }>()
   const cooling = new Map<string, number>()
   return {
-    async fail(id, now, immediate) {
+    async fail(id, now, immediate, allowed = p.allowedFails) {
       const window = Math.floor(now / p.windowMs)
       let f = fails.get(id)
       if (!f || f.window !== window) fails.set(id, (f = { window, count: 0 }))
       f.count++
-      if (!immediate && f.count <= p.allowedFails) return 0
+      if (!immediate && f.count <= allowed) return 0
       const until = now + p.cooldownMs
       cooling.set(id, until)
       return until
@@ -89,12 +117,18 @@ export function countsForCooldown(status: number): boolean {
 }
 
 async function recordFailures(
-  store: CooldownStore, records: readonly AttemptRecord[], from: number, now: number, atOnce: ReadonlySet<number>, logger: Logger, requestId: string,
+  store: CooldownStore, records: readonly AttemptRecord[], from: number, now: number, atOnce: ReadonlySet<number>,
+  policy: CooldownOptions['allowed_fails_policy'], logger: Logger, requestId: string,
 ): Promise<void> {
   for (let i = from; i < records.length; i++) {
     const r = records[i]!
-    if (r.status === 200 || !countsForCooldown(r.status)) continue
-    const until = await store.fail(r.targetId, now, atOnce.has(r.status))
+    if (r.status === 200) continue
+    const cls = policy ? policyClass(r.status, r.errorCode) : null
+    const allowed = cls ? policy![cls] : undefined
+    let until
+    if (allowed !== undefined) until = await store.fail(r.targetId, now, false, allowed)
+    else if (countsForCooldown(r.status)) until = await store.fail(r.targetId, now, atOnce.has(r.status))
+    else continue
     if (until > 0) {
       logger.warn('deployment cooling down', { requestId, deployment: r.targetId, status: r.status, cause: r.errorCode, cooldownSeconds: (until - now) / 1000 })
     }
@@ -110,6 +144,11 @@ export default definePlugin<CooldownOptions>({
       allowed_fails: { type: 'integer', minimum: 0, default: 3 },
       cooldown_time: { type: 'number', exclusiveMinimum: 0, default: 5 },
       cool_at_once: { type: 'array', items: { type: 'integer', minimum: 400, maximum: 599 }, default: [429, 401, 404] },
+      allowed_fails_policy: {
+        type: 'object',
+        additionalProperties: false,
+        properties: Object.fromEntries(POLICY_CLASSES.map((k) => [k, { type: 'integer', minimum: 0 }])),
+      },
     },
   },
   interceptor({ logger, clock, redis }, o) {
@@ -143,7 +182,7 @@ export default definePlugin<CooldownOptions>({
         return await next(target === attempt.target ? attempt : { ...attempt, target })
       } finally {
         // Only a failed attempt costs a store call; a clean success returns without one.
-        if (state.attempts.length > from) await recordFailures(store, state.attempts, from, clock.now(), atOnce, logger, state.requestId)
+        if (state.attempts.length > from) await recordFailures(store, state.attempts, from, clock.now(), atOnce, o.allowed_fails_policy, logger, state.requestId)
       }
     }
   },

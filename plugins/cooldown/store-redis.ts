@@ -44,17 +44,17 @@ export function redisCooldowns(redis: Redis, local: CooldownStore, p: CooldownPa
     logger.info('cooldown: Redis reachable again; cooldowns are shared again')
   }
   return {
-    async fail(id, now, immediate) {
+    async fail(id, now, immediate, allowed = p.allowedFails) {
       const until = now + p.cooldownMs
       const window = Math.floor(now / p.windowMs)
       try {
         const cooled = await r.syCooldownFail(`cooldown:fails:${id}:${window}`, `cooldown:${id}`,
-          p.windowMs * 2, immediate ? '1' : '0', p.allowedFails, until, p.cooldownMs + TTL_SLACK_MS)
+          p.windowMs * 2, immediate ? '1' : '0', allowed, until, p.cooldownMs + TTL_SLACK_MS)
         ok()
         return cooled === 1 ? until : 0
       } catch (err) {
         failed(err)
-        return local.fail(id, now, immediate)
+        return local.fail(id, now, immediate, allowed)
       }
     },
     async until(ids, now) {

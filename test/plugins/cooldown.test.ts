@@ -169,3 +169,27 @@ ${models(a, b, ['gpt-4o', 'other'])}`
   const warnings = gw1.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('cooldown: Redis unreachable'))
   t.equal(warnings.length, 1, 'one warning for the outage')
 })
+
+t.test('allowed_fails_policy (LiteLLM config): a class gets its own count; a 429 no longer cools at once; 400s count when named', async (t) => {
+  const a = await startUpstream(t)
+  const b = await startUpstream(t)
+  const clock = fakeClock()
+  const gw = await startGateway(t, `
+router_settings:
+  num_retries: 0
+  allowed_fails_policy: { RateLimitErrorAllowedFails: 2, BadRequestErrorAllowedFails: 1 }
+${models(a, b, ['rl', 'bad'])}`, { clock })
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-x', maxRetries: 0 })
+  a.on('chat', (ctx) => (ctx.record.body?.model === 'rl-a'
+    ? errorReply(429, { message: 'slow down' }) : errorReply(400, { message: 'bad param' }))(ctx))
+  // order: a first. With the policy, a's 429s are allowed twice in the minute before it cools.
+  for (let i = 0; i < 3; i++) await call(client, 'rl')
+  t.equal(hits(a, 'rl-a'), 3, 'two 429s allowed, the third crosses the line')
+  for (let i = 0; i < 2; i++) t.equal((await call(client, 'rl')).id, 'rl-b', 'then a is skipped')
+  t.equal(hits(a, 'rl-a'), 3)
+  // 400s do not count by status alone, but the policy names them: the second one cools a.
+  for (let i = 0; i < 2; i++) t.equal((await call(client, 'bad')).status, 400)
+  t.equal((await call(client, 'bad')).id, 'bad-b', 'a cooled after two 400s (BadRequestErrorAllowedFails: 1)')
+  t.equal(hits(a, 'bad-a'), 2)
+  t.ok(gw.logs.some((l) => l.msg === 'deployment cooling down' && l.deployment === 'bad-a' && l.status === 400))
+})
