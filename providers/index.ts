@@ -4,3 +4,8 @@ export { createProviderRegistry, builtinProviders, type ProviderRegistry } from 
 export { createOpenAIAdapter, openAIError, parseRetryAfter, openai, type OpenAIFamilyOptions } from './openai/index.js'
 export { OPENAI_COMPATIBLE, createOpenAICompatible } from './openai-compatible.js'
 export { mock } from './mock/index.js'
+export { anthropic, anthropicChat, anthropicError } from './anthropic/index.js'
+export { bedrock } from './bedrock/index.js'
+export { gemini } from './gemini/index.js'
+export { vertex_ai, vertex_ai_beta } from './vertex/index.js'
+export { cohere, cohere_chat } from './cohere/index.js'

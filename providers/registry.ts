@@ -7,6 +7,11 @@ import type { ProviderAdapter, Target } from './types.js'
 import { openai } from './openai/index.js'
 import { openAICompatibleAdapters } from './openai-compatible.js'
 import { mock } from './mock/index.js'
+import { anthropic } from './anthropic/index.js'
+import { bedrock } from './bedrock/index.js'
+import { gemini } from './gemini/index.js'
+import { vertex_ai, vertex_ai_beta } from './vertex/index.js'
+import { cohere, cohere_chat } from './cohere/index.js'
 
 /**
  * Provider prefixes LiteLLM knows (its `LlmProviders` enum, litellm/types/utils.py) that have no adapter here yet.
@@ -59,7 +64,7 @@ export interface ProviderRegistry {
 }
 
 export function builtinProviders(): ProviderAdapter[] {
-  return [openai, ...openAICompatibleAdapters, mock]
+  return [openai, ...openAICompatibleAdapters, anthropic, bedrock, gemini, vertex_ai, vertex_ai_beta, cohere, cohere_chat, mock]
 }
 
 function wantsMock(target: Target, request: Record<string, unknown> | undefined): boolean {

@@ -73,7 +73,8 @@ const RELIABILITY_KEYS = Object.keys(RELIABILITY)
 export const PROVIDER_PARAMS: readonly string[] = [
   'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'aws_region_name', 'aws_bedrock_runtime_endpoint',
   'vertex_project', 'vertex_location', 'vertex_credentials', 'azure_ad_token', 'tenant_id', 'client_id', 'client_secret',
-  'azure_scope',
+  'azure_scope', 'model_id', 'guardrailConfig', 'performanceConfig', 'requestMetadata', 'aws_role_name', 'aws_profile_name',
+  'aws_web_identity_token',
 ]
 
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
