@@ -12,6 +12,8 @@ import { bedrock } from './bedrock/index.js'
 import { gemini } from './gemini/index.js'
 import { vertex_ai, vertex_ai_beta } from './vertex/index.js'
 import { cohere, cohere_chat } from './cohere/index.js'
+import { ollama, ollama_chat } from './ollama/index.js'
+import { mistral } from './mistral/index.js'
 
 /**
  * Provider prefixes LiteLLM knows (its `LlmProviders` enum, litellm/types/utils.py) that have no adapter here yet.
@@ -64,7 +66,7 @@ export interface ProviderRegistry {
 }
 
 export function builtinProviders(): ProviderAdapter[] {
-  return [openai, ...openAICompatibleAdapters, anthropic, bedrock, gemini, vertex_ai, vertex_ai_beta, cohere, cohere_chat, mock]
+  return [openai, ...openAICompatibleAdapters, anthropic, bedrock, gemini, vertex_ai, vertex_ai_beta, cohere, cohere_chat, ollama, ollama_chat, mistral, mock]
 }
 
 function wantsMock(target: Target, request: Record<string, unknown> | undefined): boolean {

@@ -75,6 +75,10 @@ export const PROVIDER_PARAMS: readonly string[] = [
   'vertex_project', 'vertex_location', 'vertex_credentials', 'azure_ad_token', 'tenant_id', 'client_id', 'client_secret',
   'azure_scope', 'model_id', 'guardrailConfig', 'performanceConfig', 'requestMetadata', 'aws_role_name', 'aws_profile_name',
   'aws_web_identity_token',
+  // Ollama: keep_alive and the model options it takes in `options`; Mistral: safe_prompt, prompt_mode, random_seed.
+  'keep_alive', 'num_keep', 'num_predict', 'draft_num_predict', 'top_k', 'min_p', 'typical_p', 'repeat_last_n',
+  'repeat_penalty', 'penalize_newline', 'numa', 'num_ctx', 'num_batch', 'num_gpu', 'main_gpu', 'use_mmap', 'num_thread',
+  'mirostat', 'mirostat_eta', 'mirostat_tau', 'tfs_z', 'num_gqa', 'safe_prompt', 'prompt_mode', 'random_seed',
 ]
 
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
