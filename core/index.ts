@@ -10,6 +10,12 @@ export type { RouteDef, RouteRegistrar } from './http/routes.js'
 export * from './errors.js'
 export type * from './openai/types.js'
 export { completion, embedding, textCompletion, type CompletionParams, type EmbeddingParams, type CallOptions, type HiddenParams } from './sdk.js'
+export {
+  imageGeneration, transcription, speech, moderation,
+  type ImageGenerationParams, type TranscriptionParams, type SpeechParams, type ModerationParams,
+} from './sdk-media.js'
+export { UploadFile, toUpload, type Uploadable } from './openai/upload.js'
+export { MODEL_OPERATIONS, isModelOperation } from './openai/operations.js'
 export type { ProviderAdapter, Target, ParamMap, ParamRule, StreamTranslator, SseEvent, ProviderResult, EventDecoder, ProviderRequest, OperationAdapter } from '../providers/types.js'
 export { SseParser, sseData } from './sse.js'
 export { createOpenAIAdapter, createOpenAICompatible, applyParamMap } from '../providers/index.js'

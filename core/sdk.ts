@@ -1,9 +1,12 @@
 /**
- * The in-process SDK: `completion()` and `embedding()` call a provider directly, no server, with the same
- * providers, param maps, errors and retry plugin as the proxy. Arguments are LiteLLM's:
+ * The in-process SDK: `completion()`, `embedding()` (and the media functions in sdk-media.ts: `imageGeneration()`,
+ * `transcription()`, `speech()`, `moderation()`) call a provider directly, no server, with the same providers,
+ * param maps, errors, pricing and retry plugin as the proxy. Arguments are LiteLLM's:
  *
  *   const r = await completion({ model: 'groq/llama-3.1-8b-instant', messages, api_key, num_retries: 2 })
  *   for await (const chunk of await completion({ model: 'mock/echo', messages, stream: true })) ...
+ *   const audio = await speech({ model: 'openai/tts-1', input: 'Hello', voice: 'alloy' })   // a fetch Response
+ *   await writeFile('hello.mp3', Buffer.from(await audio.arrayBuffer()))
  *
  * Errors are the exported classes (RateLimitError, AuthenticationError, ...) with `status`. Nothing else escapes:
  * a throw while reading the arguments is a BadRequestError, any other unexpected throw an InternalServerError whose
@@ -13,7 +16,6 @@ import { createGateway, type Gateway } from './gateway.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
 import { beginRequest } from './request.js'
-import { costOf } from './cost.js'
 import { gatewayError, GatewayError } from './errors.js'
 import type {
   ChatChunk, ChatCompletion, ChatRequestParams, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage,
@@ -21,6 +23,7 @@ import type {
 import type { ModelEntry } from './config/load.js'
 import type { Target } from '../providers/types.js'
 import { chunkForClient, embeddingsAsBase64 } from './openai/shape.js'
+import { generatesText } from './openai/operations.js'
 
 /** Per-call options, as LiteLLM's completion() takes them beside the OpenAI params. */
 export interface CallOptions {
@@ -50,13 +53,16 @@ export interface CallOptions {
  */
 export type CompletionParams = ChatRequestParams & CallOptions
 export type EmbeddingParams = EmbeddingRequest & CallOptions
-
 const CALL_KEYS = new Set(['api_key', 'api_base', 'api_version', 'organization', 'custom_llm_provider', 'timeout',
   'stream_timeout', 'num_retries', 'mock_response', 'drop_params', 'extra_headers', 'signal', 'input_cost_per_token',
   'output_cost_per_token'])
 
 /** The public function per operation, for messages about its arguments. */
-const FUNCTION_NAMES: Record<Operation, string> = { chat: 'completion', completions: 'textCompletion', embeddings: 'embedding' }
+const FUNCTION_NAMES: Record<Operation, string> = {
+  chat: 'completion', completions: 'textCompletion', embeddings: 'embedding', images: 'imageGeneration',
+  transcription: 'transcription', speech: 'speech', moderations: 'moderation',
+}
+
 
 let engine: Promise<Gateway> | null = null
 
@@ -133,7 +139,7 @@ function targetFor(model: string, call: CallOptions, gw: Gateway): Target {
   }
 }
 
-function asInputError(err: unknown, op: Operation): GatewayError {
+export function asInputError(err: unknown, op: Operation): GatewayError {
   if (err instanceof GatewayError) return err
   const why = err instanceof Error ? err.message : String(err)
   return gatewayError('GW_ERR_VALIDATION', `Invalid arguments to ${FUNCTION_NAMES[op]}(): ${why}`, { cause: err })
@@ -149,20 +155,27 @@ function asCallError(err: unknown, target: Target): GatewayError {
   return gatewayError('GW_ERR_INTERNAL', `Unexpected error calling ${target.provider}/${target.model}: ${why}`, { cause: err, provider: target.provider })
 }
 
-async function run(op: Operation, params: unknown) {
+/** One call through the shared engine (exported for sdk-media.ts, not from the package). */
+export async function run(op: Operation, params: unknown) {
   const gw = await getEngine()
   const { call, request, target } = prepare(op, params, gw)
   const signal = call.signal ?? new AbortController().signal
+  const pricing = gw.container.cradle.pricing
   // One lifetime per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
   const { state, end } = beginRequest(gw.container, gw.container.cradle.logger, signal)
   state.kind = op
   state.model = target.modelName
   state.body = request
-  state.stream = op !== 'embeddings' && request.stream === true
+  state.stream = generatesText(op) && request.stream === true
   state.targets = [target]
-  const finish = (error: GatewayError | null) => {
+  const price = (reply: unknown) => {
+    const c = pricing.callCost(state.target ?? target, op, request, reply, state.usage)
+    state.costUsd = c.usd
+    if (c.source) state.costSource = c.source
+  }
+  const finish = (error: GatewayError | null, reply: unknown = null) => {
     state.error = error
-    state.costUsd = costOf(state.target ?? target, state.usage)
+    price(reply)
     end({ status: error ? error.status : 200, aborted: signal.aborted })
   }
   let result
@@ -173,11 +186,17 @@ async function run(op: Operation, params: unknown) {
     finish(error)
     throw error
   }
+  const hidden = (): HiddenParams => ({ response_cost: state.costUsd, model_id: (state.target ?? target).id, custom_llm_provider: (state.target ?? target).provider })
   if (result.kind === 'json') {
     state.usage = result.usage
-    finish(null)
-    hideParams(result.body, { response_cost: state.costUsd, model_id: (state.target ?? target).id, custom_llm_provider: (state.target ?? target).provider })
-    return { result, request }
+    finish(null, result.body)
+    hideParams(result.body, hidden())
+    return { result, request, hidden: hidden() }
+  }
+  if (result.kind === 'binary') {
+    // Priced before the bytes are read (characters, the upload's seconds), so the caller has the cost at once.
+    price(null)
+    return { result: { ...result, chunks: settleAtEnd(result.chunks, target, finish) }, request, hidden: hidden() }
   }
   // The SDK never allows the pass-through (state.passthrough stays false): its callers get chunk objects.
   if (result.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', 'a pass-through stream reached the SDK')
@@ -199,7 +218,20 @@ async function run(op: Operation, params: unknown) {
       }
     })(),
   }
-  return { result: stream, request }
+  return { result: stream, request, hidden: null }
+}
+
+/** A binary reply's chunks, ending the call's lifetime (spend, budgets) when they end, however they end. */
+async function* settleAtEnd(chunks: AsyncIterable<Uint8Array>, target: Target, finish: (e: GatewayError | null) => void): AsyncGenerator<Uint8Array> {
+  let error: GatewayError | null = null
+  try {
+    yield* chunks
+  } catch (err) {
+    error = asCallError(err, target)
+    throw error
+  } finally {
+    finish(error)
+  }
 }
 
 /** What LiteLLM's SDK reports beside a result (`response._hidden_params`), non-enumerable: never serialised. */
@@ -210,7 +242,7 @@ export interface HiddenParams {
   custom_llm_provider: string
 }
 
-function hideParams(body: object, params: HiddenParams): void {
+export function hideParams(body: object, params: HiddenParams): void {
   Object.defineProperty(body, '_hidden_params', { value: params, enumerable: false, configurable: true })
 }
 
@@ -231,6 +263,7 @@ export function completion(params: CompletionParams): Promise<ChatCompletion | A
 export async function completion(params: CompletionParams): Promise<ChatCompletion | AsyncIterable<ChatChunk>> {
   const { result, request } = await run('chat', params)
   if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<ChatChunk>, wantsUsage(request))
+  if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'completion() got a binary reply')
   return result.body as ChatCompletion
 }
 
@@ -238,6 +271,7 @@ export async function completion(params: CompletionParams): Promise<ChatCompleti
 export async function textCompletion(params: Record<string, unknown> & { model: string; prompt: unknown } & CallOptions): Promise<TextCompletion | AsyncIterable<TextCompletion>> {
   const { result } = await run('completions', params)
   if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<TextCompletion>, false)
+  if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'textCompletion() got a binary reply')
   return result.body as TextCompletion
 }
 
@@ -254,3 +288,4 @@ export async function embedding(params: EmbeddingParams): Promise<EmbeddingRespo
   if (encoded !== body) hideParams(encoded, (body as { _hidden_params?: HiddenParams })._hidden_params!)
   return encoded
 }
+

@@ -13,7 +13,11 @@ const key = (...apiKey: string[]) => ({ apiKey })
 
 /** name -> preset. Add a host by adding a line. */
 export const OPENAI_COMPATIBLE: Readonly<Record<string, Preset>> = {
-  groq: { baseUrl: 'https://api.groq.com/openai/v1', env: key('GROQ_API_KEY'), unsupported: ['logprobs', 'top_logprobs', 'logit_bias'] },
+  // Groq serves Whisper transcription on the same API (https://console.groq.com/docs/speech-to-text).
+  groq: {
+    baseUrl: 'https://api.groq.com/openai/v1', env: key('GROQ_API_KEY'), unsupported: ['logprobs', 'top_logprobs', 'logit_bias'],
+    operations: ['chat', 'completions', 'embeddings', 'transcription'],
+  },
   deepseek: { baseUrl: 'https://api.deepseek.com/v1', env: key('DEEPSEEK_API_KEY') },
   together_ai: { baseUrl: 'https://api.together.xyz/v1', env: key('TOGETHERAI_API_KEY', 'TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY') },
   fireworks_ai: { baseUrl: 'https://api.fireworks.ai/inference/v1', env: key('FIREWORKS_AI_API_KEY', 'FIREWORKS_API_KEY') },

@@ -14,6 +14,7 @@ import { vertex_ai, vertex_ai_beta } from './vertex/index.js'
 import { cohere, cohere_chat } from './cohere/index.js'
 import { ollama, ollama_chat } from './ollama/index.js'
 import { mistral } from './mistral/index.js'
+import { azure, azure_ai } from './azure/index.js'
 
 /**
  * Provider prefixes LiteLLM knows (its `LlmProviders` enum, litellm/types/utils.py) that have no adapter here yet.
@@ -66,7 +67,7 @@ export interface ProviderRegistry {
 }
 
 export function builtinProviders(): ProviderAdapter[] {
-  return [openai, ...openAICompatibleAdapters, anthropic, bedrock, gemini, vertex_ai, vertex_ai_beta, cohere, cohere_chat, ollama, ollama_chat, mistral, mock]
+  return [openai, ...openAICompatibleAdapters, anthropic, bedrock, gemini, vertex_ai, vertex_ai_beta, cohere, cohere_chat, ollama, ollama_chat, mistral, azure, azure_ai, mock]
 }
 
 function wantsMock(target: Target, request: Record<string, unknown> | undefined): boolean {

@@ -5,8 +5,9 @@
  */
 import type { GatewayError } from '../core/errors.js'
 import type {
-  ChatChunk, ChatCompletion, ChatRequest, CompletionRequest, EmbeddingRequest, EmbeddingResponse, Operation,
-  TextCompletion, Usage,
+  ChatChunk, ChatCompletion, ChatRequest, CompletionRequest, EmbeddingRequest, EmbeddingResponse, ImageGenerationRequest,
+  ImagesResponse, ModerationRequest, ModerationResponse, Operation, SpeechAudio, SpeechRequest, TextCompletion,
+  TranscriptionRequest, TranscriptionResponse, Usage,
 } from '../core/openai/types.js'
 
 export type { Operation }
@@ -88,6 +89,11 @@ export interface ResponseMeta {
   requestId: string
   /** Unix seconds at request start, for `created` when the provider gives none. */
   created: number
+  /**
+   * The OpenAI-format request this reply answers, for a provider whose reply leaves out what the request said
+   * (Gemini's batchEmbedContents has no token counts: they are estimated from the input).
+   */
+  request?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** One instance per streamed request (Envoy's per-request translator): it may keep state between events. */
@@ -126,6 +132,20 @@ export interface OperationAdapter<Req, Res, Chunk = never> {
    * runs on the few events that must be read (usage, errors).
    */
   passthrough?: boolean
+  /**
+   * How the mapped body is sent: 'json' (default) as JSON; 'multipart' as multipart/form-data (an audio upload):
+   * an UploadFile value (core/openai/upload.ts) becomes a file part with its name and content type, an array
+   * repeated `name[]` fields, an object its JSON text, anything else its string form (core/upstream/form-data.ts).
+   */
+  encoding?: 'json' | 'multipart'
+  /**
+   * How a 2xx body is read: 'json' (default) parsed and handed to response(); 'binary' sent on to the client as it
+   * arrives, with the upstream's content type (speech audio; response() is not called); 'auto' JSON when the
+   * upstream's content type says JSON, else binary (transcriptions asked for as text, srt or vtt).
+   */
+  reply?: 'json' | 'binary' | 'auto'
+  /** The content type of a binary reply whose upstream sent none (e.g. from the request's response_format). */
+  contentType?(req: Req): string
 }
 
 export interface ProviderRequest {
@@ -155,12 +175,28 @@ export interface ProviderAdapter {
   request(op: Operation, target: Target, stream: boolean): ProviderRequest
   /**
    * Optional, may be async: add what needs the final body or I/O (AWS SigV4 over the body, an OAuth token fetched
-   * and cached for Vertex AI). Runs after request(), with the exact bytes that will be sent.
+   * and cached for Vertex AI). Runs after request(), with the exact bytes that will be sent: `body` is the JSON text;
+   * for an op whose `encoding` is 'multipart' (a transcription upload) `body` is '' and `bytes` holds the body.
    */
-  authorize?(req: ProviderRequest, body: string, target: Target): ProviderRequest | Promise<ProviderRequest>
+  authorize?(req: ProviderRequest, body: string, target: Target, bytes?: Uint8Array): ProviderRequest | Promise<ProviderRequest>
   chat?: OperationAdapter<ChatRequest, ChatCompletion, ChatChunk>
   completions?: OperationAdapter<CompletionRequest, TextCompletion, TextCompletion>
   embeddings?: OperationAdapter<EmbeddingRequest, EmbeddingResponse>
+  /** `/v1/images/generations`. The reply's `data` list is required; GPT-image `usage` tokens are priced when present. */
+  images?: OperationAdapter<ImageGenerationRequest, ImagesResponse>
+  /**
+   * `/v1/audio/transcriptions`. The request's `file` is an UploadFile: send it with `encoding: 'multipart'`, or read
+   * `file.data` in finish() for an API that takes the audio another way (base64 in JSON). Use `reply: 'auto'` when
+   * the API answers text, srt or vtt as plain text.
+   */
+  transcription?: OperationAdapter<TranscriptionRequest, TranscriptionResponse>
+  /**
+   * `/v1/audio/speech`. With `reply: 'binary'` the upstream's audio bytes stream to the client as they arrive; an API
+   * that answers JSON (base64 audio) keeps the default 'json' and returns a SpeechAudio from response().
+   */
+  speech?: OperationAdapter<SpeechRequest, SpeechAudio>
+  /** `/v1/moderations`. The reply's `results` list is required. */
+  moderations?: OperationAdapter<ModerationRequest, ModerationResponse>
   /** Map a non-2xx upstream response to a GatewayError. Never throws the raw upstream body at the client. */
   error(status: number, body: unknown, headers: Record<string, string | string[] | undefined>): GatewayError
   /**
@@ -171,9 +207,16 @@ export interface ProviderAdapter {
 }
 
 export type ProviderResult =
-  | { kind: 'json'; body: ChatCompletion | TextCompletion | EmbeddingResponse; usage: Usage | null }
+  | {
+    kind: 'json'
+    body: ChatCompletion | TextCompletion | EmbeddingResponse | ImagesResponse | TranscriptionResponse | ModerationResponse
+    /** In the chat shape (prompt/completion/total tokens) whatever the operation; null when none was reported. */
+    usage: Usage | null
+  }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk | TextCompletion> }
   | { kind: 'passthrough'; events: AsyncIterable<PassEvent> }
+  /** Bytes for the client as they arrive: speech audio, a transcription in text, srt or vtt. */
+  | { kind: 'binary'; contentType: string; chunks: AsyncIterable<Uint8Array> }
 
 /**
  * One event of a pass-through stream (only when the request allowed it: `state.passthrough`, HTTP callers):

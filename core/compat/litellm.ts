@@ -81,6 +81,13 @@ export const PROVIDER_PARAMS: readonly string[] = [
   'mirostat', 'mirostat_eta', 'mirostat_tau', 'tfs_z', 'num_gqa', 'safe_prompt', 'prompt_mode', 'random_seed',
 ]
 
+/** Prices of images, audio and speech a deployment may set (litellm_params or model_info), LiteLLM's names. */
+export const MEDIA_PRICE_KEYS: readonly string[] = [
+  'input_cost_per_second', 'output_cost_per_second', 'input_cost_per_character', 'input_cost_per_image',
+  'output_cost_per_image', 'input_cost_per_pixel', 'output_cost_per_pixel', 'input_cost_per_audio_token',
+  'output_cost_per_audio_token', 'input_cost_per_image_token', 'output_cost_per_image_token',
+]
+
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
 export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
@@ -97,10 +104,10 @@ export const LITELLM_ACTED_ON = {
     'model', 'api_base', 'base_url', 'api_key', 'api_version', 'organization', 'custom_llm_provider', 'rpm', 'tpm',
     'weight', 'order', 'timeout', 'stream_timeout', 'max_retries', 'num_retries', 'input_cost_per_token',
     'output_cost_per_token', 'mock_response', 'drop_params', 'additional_drop_params', 'extra_headers', 'max_parallel_requests',
-    ...PROVIDER_PARAMS,
+    ...MEDIA_PRICE_KEYS, ...PROVIDER_PARAMS,
   ]),
   /** `mode` picks the call /health makes (chat, completion, embedding) and shows in /model_group/info. */
-  model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token', 'mode']),
+  model_info: new Set(['id', 'owned_by', 'input_cost_per_token', 'output_cost_per_token', 'mode', ...MEDIA_PRICE_KEYS]),
 } as const satisfies Record<string, ReadonlySet<string>>
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Read a JSON request body, bounded. Any content type is accepted (curl -d sends form encoding; LiteLLM parses it
+ * Read a request body, bounded: as JSON (readJsonBody), or as bytes (readBody: a multipart upload, parsed in
+ * multipart.ts). Any content type is accepted for JSON (curl -d sends form encoding; LiteLLM parses it
  * as JSON all the same). An oversized body is read to its end and discarded before the 413 is sent, so the client
  * sees the error instead of a reset connection; past a hard cap the connection is cut instead.
  *
@@ -13,7 +14,30 @@ import { gatewayError } from '../errors.js'
 /** Past this many bytes beyond the limit we stop reading and close the connection. */
 const DISCARD_CAP = 64 * 1024 * 1024 // 64 MiB
 
-export function readJsonBody(req: IncomingMessage, limit: number, dropProto = true): Promise<Record<string, unknown>> {
+export async function readJsonBody(req: IncomingMessage, limit: number, dropProto = true): Promise<Record<string, unknown>> {
+  const bytes = await readBody(req, limit, 'JSON')
+  const text = bytes.toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw gatewayError('GW_ERR_BAD_JSON',
+      'We could not parse the JSON body of your request. The body must be a valid JSON object (send Content-Type: application/json).')
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw gatewayError('GW_ERR_VALIDATION', 'The request body must be a JSON object.', { openaiCode: 'invalid_type' })
+  }
+  if (!sanitizeBody(parsed, 1, dropProto)) {
+    throw gatewayError('GW_ERR_BODY_TOO_DEEP', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`)
+  }
+  return parsed as Record<string, unknown>
+}
+
+/**
+ * The request body's bytes, at most `limit` (see the header comment for what happens past it). `kind` names the
+ * expected body in the error for a compressed one ('JSON', 'multipart/form-data').
+ */
+export function readBody(req: IncomingMessage, limit: number, kind: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'])
     const tooLarge = () =>
@@ -26,7 +50,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, dropProto = tr
     const enc = req.headers['content-encoding']
     if (enc && enc !== 'identity') {
       req.resume()
-      reject(gatewayError('GW_ERR_CONTENT_TYPE', `Content-Encoding '${enc}' is not supported; send an uncompressed JSON body.`))
+      reject(gatewayError('GW_ERR_CONTENT_TYPE', `Content-Encoding '${enc}' is not supported; send an uncompressed ${kind} body.`))
       return
     }
     const chunks: Buffer[] = []
@@ -52,21 +76,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, dropProto = tr
     const onEnd = () => {
       cleanup()
       if (over) return reject(tooLarge())
-      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8')
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(text)
-      } catch {
-        return reject(gatewayError('GW_ERR_BAD_JSON',
-          'We could not parse the JSON body of your request. The body must be a valid JSON object (send Content-Type: application/json).'))
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        return reject(gatewayError('GW_ERR_VALIDATION', 'The request body must be a JSON object.', { openaiCode: 'invalid_type' }))
-      }
-      if (!sanitizeBody(parsed, 1, dropProto)) {
-        return reject(gatewayError('GW_ERR_BODY_TOO_DEEP', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`))
-      }
-      resolve(parsed as Record<string, unknown>)
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
     }
     const onError = (err: Error) => {
       cleanup()

@@ -1,7 +1,7 @@
 /**
  * The core's own routes: the OpenAI operations, /v1/models and the health probes. Each model operation's handler
  * is the terminal of the request chain: it takes the targets a router chose (or all deployments of the model, with
- * no router), runs the attempt chain, and writes JSON or SSE.
+ * no router), runs the attempt chain, and writes JSON, SSE, or bytes (speech audio, a transcription as text).
  */
 import type { Cradle } from '../container.js'
 import { gatewayError } from '../errors.js'
@@ -9,9 +9,11 @@ import type { EmbeddingResponse, Operation } from '../openai/types.js'
 import type { AttemptHandler } from '../pipeline.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import type { GatewayContext } from './respond.js'
-import { writeSse } from './respond.js'
+import { writeBinary, writeSse } from './respond.js'
 import { embeddingsAsBase64 } from '../openai/shape.js'
+import { generatesText } from '../openai/operations.js'
 import { readJsonBody } from './body.js'
+import { readFormBody } from './multipart.js'
 import { RawJson } from '../upstream/passthrough.js'
 import { validateRequest } from './validate.js'
 import type { RouteDef } from './routes.js'
@@ -24,6 +26,7 @@ import { infoRoutes, type InfoDeps } from './info.js'
 import { withRequestTimeouts, type RequestTimeouts } from '../models.js'
 import { modelAllowed } from '../access.js'
 import type { Principal } from '../state.js'
+import type { ModelTable } from '../models.js'
 
 /** Reads and validates the body of a model operation before the request chain runs. */
 export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false): GatewayMiddleware {
@@ -32,10 +35,17 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     if (isDraining()) {
       throw gatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance.', { headers: { connection: 'close' } })
     }
-    const body = await readJsonBody(ctx.req, bodyLimit, false)
+    // An audio upload is a form; every other operation takes JSON.
+    const body = op === 'transcription' ? await readFormBody(ctx.req, bodyLimit) : await readJsonBody(ctx.req, bodyLimit, false)
+    // In a form, LiteLLM's `metadata` (tags, trace ids for logs and spend rows) arrives as JSON text.
+    if (typeof body.metadata === 'string') body.metadata = jsonObject(body.metadata) ?? body.metadata
     // Azure-style paths carry the deployment in the URL: /openai/deployments/{model}/chat/completions
     const fromPath = (ctx as unknown as { params?: Record<string, string> }).params?.model
     if (fromPath && typeof body.model !== 'string') body.model = fromPath
+    // Moderations need no model (as with LiteLLM and OpenAI): one is picked from the model list.
+    if (op === 'moderations' && (body.model === undefined || body.model === null || body.model === '')) {
+      body.model = moderationModel(ctx.state.scope.cradle.models)
+    }
     // LiteLLM's batch completions: `model` as a list of names, the same as a comma-separated one (core/http/multi.ts).
     if (op === 'chat' && Array.isArray(body.model) && body.model.length > 0 && body.model.every((m) => typeof m === 'string' && m !== '')) {
       body.model = body.model.join(',')
@@ -45,13 +55,40 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     state.kind = op
     state.body = body
     state.model = body.model as string
-    // Embeddings have no streaming form; a stray `stream: true` is ignored as OpenAI ignores it.
-    state.stream = op !== 'embeddings' && body.stream === true
+    // Only chat and completions stream here; embeddings ignore a stray `stream: true` as OpenAI does, and the
+    // media operations refuse it in validateRequest.
+    state.stream = generatesText(op) && body.stream === true
     state.passthrough = true
     if (body.priority !== undefined) state.priority = body.priority as number
     const retries = body.num_retries ?? ctx.req.headers['x-litellm-num-retries']
     if (retries !== undefined) state.numRetries = nonNegativeInt(retries, 'num_retries')
     return next()
+  }
+}
+
+/** OpenAI's default moderation model, as LiteLLM and the OpenAI API use when a request names none. */
+export const DEFAULT_MODERATION_MODEL = 'omni-moderation-latest'
+
+/**
+ * The model of a moderation request that names none: `omni-moderation-latest` when the model list serves that
+ * name (a wildcard included), else the first deployment that is a moderation model (`model_info.mode:
+ * moderation`, or an upstream id with "moderation" in it, as in LiteLLM's documented `text-moderation-stable ->
+ * openai/omni-moderation-latest`), else the default name, which then fails as any unknown model does.
+ */
+function moderationModel(models: ModelTable): string {
+  if (models.has(DEFAULT_MODERATION_MODEL)) return DEFAULT_MODERATION_MODEL
+  for (const t of models.deployments()) {
+    if (t.modelInfo.mode === 'moderation' || t.model.includes('moderation')) return t.modelName
+  }
+  return DEFAULT_MODERATION_MODEL
+}
+
+function jsonObject(text: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(text)
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null
+  } catch {
+    return null
   }
 }
 
@@ -92,7 +129,7 @@ export interface TerminalDeps {
   litellmHeaders: boolean
 }
 
-const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings)$/
+const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings|images\/generations|audio\/transcriptions|audio\/speech|moderations)$/
 
 export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
   const { models, providers, pricing } = cradle
@@ -143,14 +180,25 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     }
     const served = state.target ?? target
     callHeaders(ctx, served)
+    if (result.kind === 'binary') {
+      // Audio (or a transcript as text): its price is known before the bytes (characters, the upload's seconds).
+      priceCall(state, served, op, pricing, null)
+      if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
+      await writeBinary(ctx, result)
+      return
+    }
     if (result.kind !== 'json') {
       const opts = state.body!.stream_options as { include_usage?: boolean } | null | undefined
       await writeSse(ctx, result, opts?.include_usage === true)
-      priceCall(state, served, op, pricing)
+      priceCall(state, served, op, pricing, null)
       return
     }
     state.usage = result.usage
-    priceCall(state, served, op, pricing)
+    // A provider that counts no tokens (an Ollama without eval counts, a host that leaves usage out): the reply's
+    // output is counted as a stream's would be, and priceCall estimates the usage from it and the prompt.
+    if (result.usage === null && !(result instanceof RawJson && !result.read)) state.outputChars += replyChars(op, result.body)
+    // An unread pass-through reply is not parsed for its price (b64 images are megabytes): the request says enough.
+    priceCall(state, served, op, pricing, result instanceof RawJson && !result.read ? null : result.body)
     if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
     // A pass-through reply nobody read goes out as the upstream's own text (checked in core/upstream/passthrough.ts).
     if (result instanceof RawJson && !result.read) {
@@ -167,21 +215,43 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
 /**
  * The call's cost and where it came from. A stream that ended without usage (the client went away, or the provider
  * sends none) is priced on what it delivered: the prompt as estimated for budgets, the output as counted characters
- * (4 to a token), marked 'estimated' so logs say so.
+ * (4 to a token), marked 'estimated' so logs say so. Media operations are priced by their own units
+ * (core/pricing/media.ts) from the request and `reply`, the parsed JSON reply (null when there is none to read).
  */
-function priceCall(state: GatewayContext['state'], target: Target, op: Operation, pricing: Pricing): void {
+function priceCall(state: GatewayContext['state'], target: Target, op: Operation, pricing: Pricing, reply: unknown): void {
   let usage = state.usage
   let estimated = false
-  if (!usage && state.outputChars > 0) {
+  if (!usage && (state.outputChars > 0 || (op === 'embeddings' && reply !== null))) {
     const prompt = promptTokensEstimate(op, state.body ?? {})
     const completion = Math.ceil(state.outputChars / 4)
     usage = state.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
     estimated = true
   }
-  if (!usage) return
-  const c = pricing.cost(target, usage, op)
+  const c = pricing.callCost(target, op, state.body ?? {}, reply, usage)
+  if (c.source === '') return
   state.costUsd = c.usd
   state.costSource = estimated ? 'estimated' : c.source
+}
+
+/** Output characters of a chat or text completion (content, reasoning, tool arguments, text); 0 for other replies. */
+function replyChars(op: Operation, body: unknown): number {
+  if (op !== 'chat' && op !== 'completions') return 0
+  const choices = (body as { choices?: unknown }).choices
+  if (!Array.isArray(choices)) return 0
+  let n = 0
+  for (const c of choices as Array<{ text?: unknown; message?: { content?: unknown; reasoning_content?: unknown; tool_calls?: unknown } }>) {
+    if (typeof c?.text === 'string') n += c.text.length
+    const m = c?.message
+    if (!m) continue
+    if (typeof m.content === 'string') n += m.content.length
+    if (typeof m.reasoning_content === 'string') n += m.reasoning_content.length
+    if (Array.isArray(m.tool_calls)) {
+      for (const t of m.tool_calls as Array<{ function?: { arguments?: unknown } }>) {
+        if (typeof t?.function?.arguments === 'string') n += t.function.arguments.length
+      }
+    }
+  }
+  return n
 }
 
 interface DeploymentHeaders {
@@ -269,6 +339,10 @@ export const OPERATION_PATHS: Record<Operation, string[]> = {
   chat: ['/v1/chat/completions', '/chat/completions', '/openai/deployments/:model/chat/completions', '/engines/:model/chat/completions'],
   completions: ['/v1/completions', '/completions', '/openai/deployments/:model/completions', '/engines/:model/completions'],
   embeddings: ['/v1/embeddings', '/embeddings', '/openai/deployments/:model/embeddings', '/engines/:model/embeddings'],
+  images: ['/v1/images/generations', '/images/generations', '/openai/deployments/:model/images/generations'],
+  transcription: ['/v1/audio/transcriptions', '/audio/transcriptions', '/openai/deployments/:model/audio/transcriptions'],
+  speech: ['/v1/audio/speech', '/audio/speech', '/openai/deployments/:model/audio/speech'],
+  moderations: ['/v1/moderations', '/moderations'],
 }
 
 /** The models a caller may use: its key's allow-list and its team's (core/access.ts). */

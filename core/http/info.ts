@@ -15,6 +15,8 @@ import type { Target } from '../../providers/types.js'
 import { withTimeouts } from '../models.js'
 import type { GatewayContext } from './respond.js'
 import type { RouteDef } from './routes.js'
+import { UploadFile } from '../openai/upload.js'
+import { silentWav } from '../openai/audio.js'
 
 export interface InfoDeps {
   container: AwilixContainer<Cradle>
@@ -49,6 +51,9 @@ export function publicParams(t: Target): Record<string, unknown> {
 function modeOf(t: Target, cradle: Cradle): string {
   const declared = t.modelInfo.mode
   if (typeof declared === 'string') return declared
+  // An image, audio or moderation model LiteLLM's price table knows: its mode there.
+  const media = cradle.pricing.mediaMode(t)
+  if (media) return media
   const ops = cradle.providers.get(t.provider)?.operations
   return ops && !ops.has('chat') && ops.has('embeddings') ? 'embedding' : 'chat'
 }
@@ -78,10 +83,16 @@ function query(ctx: GatewayContext, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
-const HEALTH_BODIES: Record<string, { op: Operation; body: Record<string, unknown> }> = {
-  chat: { op: 'chat', body: { messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 } },
-  completion: { op: 'completions', body: { prompt: 'ping', max_tokens: 1 } },
-  embedding: { op: 'embeddings', body: { input: 'ping' } },
+/** The call /health makes per mode: LiteLLM's modes, each a minimal real request (a real image for images, as LiteLLM's). */
+const HEALTH_BODIES: Record<string, { op: Operation; body: () => Record<string, unknown> }> = {
+  chat: { op: 'chat', body: () => ({ messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 }) },
+  completion: { op: 'completions', body: () => ({ prompt: 'ping', max_tokens: 1 }) },
+  embedding: { op: 'embeddings', body: () => ({ input: 'ping' }) },
+  image_generation: { op: 'images', body: () => ({ prompt: 'test', n: 1 }) },
+  audio_speech: { op: 'speech', body: () => ({ input: 'test', voice: 'alloy' }) },
+  // A tenth of a second of silence.
+  audio_transcription: { op: 'transcription', body: () => ({ file: new UploadFile(silentWav(0.1), 'health.wav', 'audio/wav') }) },
+  moderation: { op: 'moderations', body: () => ({ input: 'ping' }) },
 }
 
 /** 'connected', or 'disconnected' when the store does not answer a trivial query within 1 s. */
@@ -111,10 +122,12 @@ export function infoRoutes(cradle: Cradle, deps: InfoDeps): RouteDef[] {
     state.kind = how.op
     state.model = t.modelName
     state.targets = [target]
-    const request = { ...how.body, model: t.modelName }
+    const request = { ...how.body(), model: t.modelName }
     state.body = request
     try {
-      await deps.dispatch({ op: how.op, target, request, stream: false, state, number: 0 })
+      const result = await deps.dispatch({ op: how.op, target, request, stream: false, state, number: 0 })
+      // Audio is not needed: the answer's start is enough, and the connection is let go.
+      if (result.kind === 'binary') await result.chunks[Symbol.asyncIterator]().return?.(undefined)
       life.end({ status: 200, aborted: false })
       return { ok: true }
     } catch (err) {

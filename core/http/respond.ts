@@ -1,7 +1,9 @@
 /**
- * Response writers. JSON goes through Koa; SSE is written straight to the socket with backpressure, so a slow
- * client slows the upstream read instead of buffering it. A failure after the stream started is sent as an SSE
- * error event (`data: {"error":{...}}`, which the official SDKs raise as an APIError) and the stream is closed.
+ * Response writers. JSON goes through Koa; SSE and binary replies (speech audio) are written straight to the socket
+ * with backpressure, so a slow client slows the upstream read instead of buffering it. A failure after an SSE stream
+ * started is sent as an SSE error event (`data: {"error":{...}}`, which the official SDKs raise as an APIError) and
+ * the stream is closed; a binary reply has no place for one, so its connection is cut (the client sees a truncated
+ * body, never a complete-looking one).
  */
 import type { ParameterizedContext } from 'koa'
 import type { ServerResponse } from 'node:http'
@@ -114,7 +116,36 @@ export async function writeSse(ctx: GatewayContext, result: StreamResult, includ
   }
 }
 
-export type StreamResult = Exclude<ProviderResult, { kind: 'json' }>
+export type StreamResult = Extract<ProviderResult, { kind: 'stream' | 'passthrough' }>
+export type BinaryResult = Extract<ProviderResult, { kind: 'binary' }>
+
+/** Write a binary reply's bytes as they arrive, with its content type. Resolves when it is over, however it ended. */
+export async function writeBinary(ctx: GatewayContext, result: BinaryResult): Promise<void> {
+  const res = ctx.res
+  ctx.respond = false
+  ctx.status = 200
+  res.writeHead(200, { 'content-type': result.contentType })
+  const it = result.chunks[Symbol.asyncIterator]()
+  let finished = false
+  try {
+    for (;;) {
+      const step = await it.next()
+      if (step.done) {
+        finished = true
+        break
+      }
+      if (res.writableEnded || res.destroyed) break
+      if (!res.write(step.value)) await drained(res)
+    }
+    if (!res.writableEnded && !res.destroyed) res.end()
+  } catch (err) {
+    finished = true
+    ctx.state.error ??= asGatewayError(err)
+    res.destroy()
+  } finally {
+    if (!finished && it.return) await it.return().catch(() => undefined)
+  }
+}
 
 /** A translated chunk's SSE text, null when the client does not get it (usage it did not ask for). */
 function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {

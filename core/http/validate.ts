@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { gatewayError, type GatewayError } from '../errors.js'
 import type { Operation } from '../openai/types.js'
+import { UploadFile } from '../openai/upload.js'
 
 const num = { type: ['number', 'null'] }
 const int = { type: ['integer', 'null'] }
@@ -37,8 +38,15 @@ const MAX_EMBEDDING_INPUTS = 2048
  * `dimensions: 1e15` is a 400 here instead of an allocation that fails in a provider (a 500).
  */
 const MAX_EMBEDDING_DIMENSIONS = 16_384
+/** Images in one request: OpenAI's documented maximum (`n`, 1 to 10). */
+const MAX_IMAGES = 10
+/** Characters of text to speech in one request (OpenAI's limit for `input` and `instructions`). */
+export const MAX_SPEECH_CHARS = 4096
 
-const schemas: Record<Operation, object> = {
+/** Operations whose `stream: true` the gateway does not serve (their event streams are not chat chunks). */
+const NO_STREAM: ReadonlySet<Operation> = new Set<Operation>(['images', 'transcription'])
+
+const schemas: Record<Exclude<Operation, 'transcription'>, object> = {
   chat: {
     type: 'object',
     required: ['model', 'messages'],
@@ -93,12 +101,75 @@ const schemas: Record<Operation, object> = {
       priority: common.priority,
     },
   },
+  images: {
+    type: 'object',
+    required: ['model', 'prompt'],
+    properties: {
+      model: common.model,
+      prompt: { type: 'string', minLength: 1 },
+      n: { type: ['integer', 'null'], minimum: 1, maximum: MAX_IMAGES },
+      // 'auto' or WIDTHxHEIGHT: pricing reads the pixels off it.
+      size: { type: ['string', 'null'], pattern: '^(auto|[1-9][0-9]{0,4}x[1-9][0-9]{0,4})$' },
+      quality: { type: ['string', 'null'] },
+      response_format: { enum: ['url', 'b64_json', null] },
+      style: { type: ['string', 'null'] },
+      stream: bool,
+      user: { type: 'string' },
+      priority: common.priority,
+    },
+  },
+  speech: {
+    type: 'object',
+    required: ['model', 'input', 'voice'],
+    properties: {
+      model: common.model,
+      input: { type: 'string', minLength: 1, maxLength: MAX_SPEECH_CHARS },
+      voice: { type: ['string', 'object'] },
+      instructions: { type: 'string', maxLength: MAX_SPEECH_CHARS },
+      response_format: { enum: ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] },
+      speed: { type: 'number', minimum: 0.25, maximum: 4 },
+      // 'sse' streams base64 audio events: not served here; the audio itself streams.
+      stream_format: { enum: ['audio'] },
+      priority: common.priority,
+    },
+  },
+  moderations: {
+    type: 'object',
+    required: ['input'],
+    properties: {
+      model: common.model,
+      input: { type: ['string', 'array'], minItems: 1, items: { type: ['string', 'object'] } },
+      priority: common.priority,
+    },
+  },
+}
+
+/**
+ * A transcription arrives as a form: every field is text. Coercion turns `temperature: "0.2"` into 0.2 and a single
+ * `timestamp_granularities` value into a list, in place, before the provider's param map sees them.
+ */
+const transcriptionSchema = {
+  type: 'object',
+  required: ['model', 'file'],
+  properties: {
+    model: common.model,
+    file: { type: 'object' },
+    language: { type: 'string' },
+    prompt: { type: 'string' },
+    response_format: { enum: ['json', 'text', 'srt', 'verbose_json', 'vtt', 'diarized_json'] },
+    temperature: { type: 'number', minimum: 0, maximum: 1 },
+    timestamp_granularities: { type: 'array', items: { enum: ['word', 'segment'] } },
+    include: { type: 'array', items: { type: 'string' } },
+    stream: { type: 'boolean' },
+    priority: common.priority,
+  },
 }
 
 const ajv = new Ajv({ allErrors: false, strict: false })
 const validators = Object.fromEntries(
   Object.entries(schemas).map(([op, s]) => [op, ajv.compile(s)]),
 ) as Record<Operation, ValidateFunction>
+validators.transcription = new Ajv({ allErrors: false, strict: false, coerceTypes: 'array' }).compile(transcriptionSchema)
 
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string', number: 'a decimal', integer: 'an integer', boolean: 'a boolean', array: 'an array', object: 'an object', null: 'null',
@@ -152,6 +223,18 @@ function toError(e: ErrorObject, body: unknown): GatewayError {
       `Invalid '${param}': ${kind} ${above ? 'above maximum' : 'below minimum'} value. Expected a value ${comparison} ${limit}, but got ${String(value)} instead.`,
       { param, openaiCode: `${kind}_${above ? 'above_max' : 'below_min'}_value` })
   }
+  if (e.keyword === 'maxLength') {
+    const limit = (e.params as { limit: number }).limit
+    return gatewayError('GW_ERR_VALIDATION',
+      `Invalid '${param}': string too long. Expected a string with maximum length ${limit}, but got a string with length ${[...String(value)].length} instead.`,
+      { param, openaiCode: 'string_above_max_length' })
+  }
+  if (e.keyword === 'minLength') {
+    return gatewayError('GW_ERR_VALIDATION', `Invalid '${param}': empty string. Expected a string with minimum length 1.`, { param, openaiCode: 'empty_string' })
+  }
+  if (e.keyword === 'pattern') {
+    return gatewayError('GW_ERR_VALIDATION', `Invalid value for '${param}': '${String(value)}'.`, { param, openaiCode: 'invalid_value' })
+  }
   if (e.keyword === 'enum') {
     const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => `'${String(v)}'`).join(', ')
     return gatewayError('GW_ERR_VALIDATION', `Invalid value: '${String(value)}'. Supported values are: ${allowed}.`, { param, openaiCode: 'invalid_value' })
@@ -161,6 +244,21 @@ function toError(e: ErrorObject, body: unknown): GatewayError {
 
 /** Throws a 400 GatewayError naming the first invalid parameter. */
 export function validateRequest(op: Operation, body: Record<string, unknown>): void {
+  if (op === 'transcription') checkFile(body.file)
   const v = validators[op]
   if (!v(body)) throw toError(v.errors![0]!, body)
+  if (body.stream === true && NO_STREAM.has(op)) {
+    throw gatewayError('GW_ERR_VALIDATION', `Streaming (\`stream: true\`) is not supported for ${op} by this gateway; send the request without it.`,
+      { param: 'stream', openaiCode: 'unsupported_value' })
+  }
+}
+
+/** The upload must be one file part: a text field, or several files, under `file` is the caller's mistake. */
+function checkFile(file: unknown): void {
+  if (file === undefined) return
+  if (!(file instanceof UploadFile)) {
+    throw gatewayError('GW_ERR_VALIDATION', "Invalid 'file': expected one file upload (a multipart/form-data part with a filename).",
+      { param: 'file', openaiCode: 'invalid_type' })
+  }
+  if (file.size === 0) throw gatewayError('GW_ERR_VALIDATION', "Invalid 'file': the uploaded file is empty.", { param: 'file', openaiCode: 'invalid_value' })
 }

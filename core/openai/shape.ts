@@ -1,7 +1,7 @@
 /**
  * Small transforms on OpenAI bodies that both the HTTP routes and the SDK apply before handing a result back.
  */
-import type { ChatChunk, ChatCompletion, EmbeddingResponse, TextCompletion, Usage } from './types.js'
+import type { ChatChunk, ChatCompletion, EmbeddingResponse, Operation, TextCompletion, Usage } from './types.js'
 
 /** Float32 little-endian base64, the format OpenAI returns for encoding_format: base64. */
 export function floatsToBase64(v: readonly number[]): string {
@@ -50,4 +50,31 @@ export function textToChunks(res: TextCompletion): TextCompletion[] {
   const out: TextCompletion[] = res.choices.map((c) => ({ ...base, choices: [{ ...c, finish_reason: c.finish_reason ?? 'stop' }] }))
   if (res.usage) out.push({ ...base, choices: [], usage: res.usage })
   return out
+}
+
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0
+}
+
+/**
+ * A reply's usage in the chat shape the gateway records (spend rows, tpm limits, budgets), whatever the operation:
+ * GPT image models and token-billed transcriptions report `input_tokens` / `output_tokens` with their text, image
+ * and audio split (`input_tokens_details`, `input_token_details`); a duration-billed transcription's
+ * `{type: 'duration', seconds}` is no token count (null: its price reads the seconds off the reply).
+ */
+export function usageOf(op: Operation, body: unknown): Usage | null {
+  const u = (body as { usage?: unknown } | null)?.usage
+  if (!u || typeof u !== 'object') return null
+  if (op !== 'images' && op !== 'transcription') return u as Usage
+  const m = u as Record<string, unknown>
+  if (typeof m.prompt_tokens === 'number') return m as Usage
+  if (m.type === 'duration' || (m.input_tokens === undefined && m.output_tokens === undefined)) return null
+  const input = count(m.input_tokens)
+  const output = count(m.output_tokens)
+  const details = (m.input_tokens_details ?? m.input_token_details) as Record<string, unknown> | undefined
+  const usage: Usage = { prompt_tokens: input, completion_tokens: output, total_tokens: count(m.total_tokens) || input + output }
+  if (details && typeof details === 'object') {
+    usage.prompt_tokens_details = { text_tokens: count(details.text_tokens), image_tokens: count(details.image_tokens), audio_tokens: count(details.audio_tokens) }
+  }
+  return usage
 }

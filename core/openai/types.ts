@@ -2,10 +2,17 @@
  * OpenAI wire types, as Switchyard reads and writes them. Deliberately a little looser than the `openai` package's
  * types (which are unions over every content part): the gateway passes unknown fields through, so these describe
  * what the core itself touches. Shapes follow OpenAI's OpenAPI spec (../shared/data/openai/openapi.yaml):
- * CreateChatCompletionRequest / Response / StreamResponse, CreateEmbeddingRequest / Response, ErrorResponse.
+ * CreateChatCompletionRequest / Response / StreamResponse, CreateEmbeddingRequest / Response, ErrorResponse. The image,
+ * audio and moderation shapes are in media.ts.
  */
 
-export type Operation = 'chat' | 'completions' | 'embeddings'
+/**
+ * What a model call does; each has its routes (core/http/handlers.ts), its validation, its op adapter on a provider
+ * (ProviderAdapter[op]) and its pricing. MODEL_OPERATIONS (core/openai/operations.ts) lists them at runtime.
+ */
+export type Operation = 'chat' | 'completions' | 'embeddings' | 'images' | 'transcription' | 'speech' | 'moderations'
+
+export type * from './media.js'
 
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'function'
@@ -127,7 +134,8 @@ export interface Usage {
   prompt_tokens: number
   completion_tokens: number
   total_tokens: number
-  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number } | null
+  /** text_tokens and image_tokens: the split GPT image models and token-billed transcriptions report (shape.ts usageOf). */
+  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number; text_tokens?: number; image_tokens?: number } | null
   completion_tokens_details?: { reasoning_tokens?: number; audio_tokens?: number } | null
   [extra: string]: unknown
 }

@@ -49,10 +49,21 @@ function messagesOf(body: Body): readonly unknown[] {
   return Array.isArray(body.messages) ? body.messages : []
 }
 
+/**
+ * The text a media operation sends: an image's prompt, the text to speak (and its voice instructions), the input to
+ * moderate, a transcription's prompt (its audio is priced by the second, core/pricing/media.ts).
+ */
+function mediaText(op: Operation, body: Body): unknown[] {
+  if (op === 'speech') return [body.input, body.instructions]
+  if (op === 'moderations') return [body.input]
+  return [body.prompt]
+}
+
 /** Prompt tokens the call cannot exceed. */
 export function promptTokensBound(op: Operation, body: Body): number {
   if (op === 'embeddings') return BOUND_TOKENS_BASE + jsonBytes(body.input)
   if (op === 'completions') return BOUND_TOKENS_BASE + jsonBytes(body.prompt) + jsonBytes(body.suffix)
+  if (op !== 'chat') return BOUND_TOKENS_BASE + jsonBytes(mediaText(op, body))
   const messages = messagesOf(body)
   const tools = Array.isArray(body.tools) && body.tools.length > 0
   const functions = Array.isArray(body.functions) && body.functions.length > 0
@@ -97,7 +108,7 @@ export function completionLimit(body: Body, defaults: Readonly<Record<string, un
 
 /** Choices generated and billed: `n` (chat); for completions `best_of` (all are billed) per prompt of a batch. */
 export function choicesOf(op: Operation, body: Body): number {
-  if (op === 'embeddings') return 0
+  if (op !== 'chat' && op !== 'completions') return 0
   const n = positive(body.n) ?? 1
   if (op === 'chat') return n
   const prompt = body.prompt
@@ -115,7 +126,7 @@ export function extraOutputBound(body: Body): number {
 
 /** Realistic completion tokens: the request's limit capped at 256, times the choices. */
 export function completionEstimate(op: Operation, body: Body): number {
-  if (op === 'embeddings') return 0
+  if (op !== 'chat' && op !== 'completions') return 0
   const limit = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? EST_MAX_COMPLETION
   return Math.min(limit, EST_MAX_COMPLETION) * choicesOf(op, body)
 }
@@ -129,8 +140,10 @@ export function promptTokensEstimate(op: Operation, body: Body): number {
     extra = EST_TOKENS_BASE + EST_TOKENS_PER_MESSAGE * messages.length
     for (const m of messages) if (m && typeof m === 'object') extra += messageTexts(m as Body, texts)
     if (Array.isArray(body.tools) && body.tools.length > 0) texts.push(JSON.stringify(body.tools))
-  } else {
+  } else if (op === 'embeddings' || op === 'completions') {
     extra = inputTexts(op === 'embeddings' ? body.input : body.prompt, texts)
+  } else {
+    for (const v of mediaText(op, body)) extra += inputTexts(v, texts)
   }
   return extra + estimateTextsTokens(texts)
 }
@@ -161,7 +174,10 @@ function messageTexts(msg: Body, texts: string[]): number {
   return extra
 }
 
-/** Completions prompt / embeddings input: text, a batch of texts, token ids or a batch of them. */
+/**
+ * Completions prompt / embeddings input: text, a batch of texts, token ids or a batch of them; a moderation's
+ * multimodal parts (`{type: 'text', text}`, images counted as one estimated image each).
+ */
 function inputTexts(input: unknown, texts: string[]): number {
   if (typeof input === 'string') { texts.push(input); return 0 }
   if (!Array.isArray(input)) return 0
@@ -170,6 +186,11 @@ function inputTexts(input: unknown, texts: string[]): number {
     if (typeof item === 'string') texts.push(item)
     else if (typeof item === 'number') ids++
     else if (Array.isArray(item)) ids += item.length
+    else if (item && typeof item === 'object') {
+      const part = item as Body
+      if (typeof part.text === 'string') texts.push(part.text)
+      else if (part.type === 'image_url') ids += EST_TOKENS_IMAGE
+    }
   }
   return ids
 }

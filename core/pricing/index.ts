@@ -5,3 +5,5 @@
 export { createPricing, DEFAULT_FALLBACK, type Price, type Pricing, type PricingOptions } from './pricing.js'
 export { DEFAULT_MAX_TOKENS } from './budget.js'
 export { MODEL_LIMITS_SOURCE } from './model-limits.js'
+export { MEDIA_FALLBACK, isMediaOp, type CostSource, type MediaOp } from './media.js'
+export { MEDIA_PRICES_SOURCE } from './media-prices.js'

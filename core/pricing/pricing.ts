@@ -22,6 +22,7 @@ import { tokenParts } from './usage.js'
 import {
   choicesOf, completionEstimate, completionLimit, extraOutputBound, promptTokensBound, promptTokensEstimate,
 } from './budget.js'
+import { createMediaPricing, isMediaOp, type CostSource } from './media.js'
 
 export interface Price {
   /** USD per token. */
@@ -42,8 +43,16 @@ export interface PricingOptions {
 export interface Pricing {
   /** Cached per (provider, model): a Map lookup after the first call (this runs on every request). */
   priceOf(target: Target): Price
-  /** USD for a finished call. */
+  /** USD for a finished call, from its token usage (chat, completions, embeddings). */
   cost(target: Target, usage: Usage, op?: Operation): { usd: number; source: Price['source'] }
+  /**
+   * USD for a finished call of any operation: token ops from `usage` (none: 0, source ''); images, transcription,
+   * speech and moderations by their own units (core/pricing/media.ts), from the request body and the parsed reply
+   * (null when there is none to read: audio bytes, an unread pass-through reply).
+   */
+  callCost(target: Target, op: Operation, body: Record<string, unknown>, reply: unknown, usage: Usage | null): { usd: number; source: CostSource | '' }
+  /** LiteLLM's mode of a media model ('image_generation', 'audio_transcription', 'audio_speech', 'moderation'), else null. */
+  mediaMode(target: Target): string | null
   /** Context window and max output tokens, from the LiteLLM table data (null when unknown). */
   limitsOf(target: Target): { contextWindow: number | null; maxOutputTokens: number | null }
   /**
@@ -96,6 +105,7 @@ export function createPricing(opts: PricingOptions = {}): Pricing {
     cacheWrite: opts.fallback?.inputPerToken ?? DEFAULT_FALLBACK.inputPerToken,
   }
   const now = opts.now ?? Date.now
+  const media = createMediaPricing(fallback.input)
   const byTarget = new WeakMap<Target, Entry>()
   const byKey = new Map<string, Entry>()
   const tables = new Map<string, TableModel | null>()
@@ -158,16 +168,27 @@ export function createPricing(opts: PricingOptions = {}): Pricing {
     return { price: freezePrice(rates, 'deployment'), rates, table: null, bound, limits }
   }
 
+  function cost(target: Target, usage: Usage, op?: Operation): { usd: number; source: Price['source'] } {
+    const e = entryOf(target)
+    const parts = tokenParts(usage, op)
+    const usd = e.table ? tableCost(e.table, parts, now()) : flatCost(e.rates, parts)
+    return { usd, source: e.price.source }
+  }
+
   return {
     priceOf(target) {
       return entryOf(target).price
     },
 
-    cost(target, usage, op) {
-      const e = entryOf(target)
-      const parts = tokenParts(usage, op)
-      const usd = e.table ? tableCost(e.table, parts, now()) : flatCost(e.rates, parts)
-      return { usd, source: e.price.source }
+    cost,
+
+    callCost(target, op, body, reply, usage) {
+      if (isMediaOp(op)) return media.cost(target, op, body, reply, usage)
+      return usage ? cost(target, usage, op) : { usd: 0, source: '' }
+    },
+
+    mediaMode(target) {
+      return media.modeOf(target)
     },
 
     limitsOf(target) {
@@ -175,6 +196,7 @@ export function createPricing(opts: PricingOptions = {}): Pricing {
     },
 
     worstCase(target, op, body) {
+      if (isMediaOp(op)) return { usd: media.worstCase(target, op, body), maxTokens: 0 }
       const e = entryOf(target)
       if (op === 'embeddings') return { usd: promptTokensBound(op, body) * e.bound.input + e.bound.perRequest, maxTokens: 0 }
       const maxTokens = completionLimit(body, target.defaults, e.limits.maxOutputTokens)
@@ -184,6 +206,7 @@ export function createPricing(opts: PricingOptions = {}): Pricing {
     },
 
     estimate(target, op, body) {
+      if (isMediaOp(op)) return media.estimate(target, op, body)
       const e = entryOf(target)
       return promptTokensEstimate(op, body) * e.rates.input + completionEstimate(op, body) * e.rates.output +
         e.bound.perRequest

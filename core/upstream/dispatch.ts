@@ -8,9 +8,13 @@
  * Streams are primed: the first event is read before the attempt returns, so an upstream that fails right away
  * (a 200 followed by an error event) still counts as a failed attempt that retry and fallback can act on.
  *
- * A 200 is checked for the one field every OpenAI response of its operation has (`choices`, or `data` for
- * embeddings; per event for streams): an upstream that answers `{}` is a 502 that retry can act on, not an empty
- * success. When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body
+ * A 200 is checked for the one field every OpenAI response of its operation has (`choices`; `data` for embeddings
+ * and images, `results` for moderations, `text` for transcriptions; per event for streams): an upstream that
+ * answers `{}` is a 502 that retry can act on, not an empty success.
+ *
+ * Media operations: a transcription goes up as multipart/form-data (the op adapter's `encoding`), and a reply the
+ * op adapter reads as bytes (`reply`: speech audio, a transcription as text) comes back as a `binary` result that
+ * streams to the client as it arrives; its first chunk is read inside the attempt, as a stream's first event is. When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body
  * ends or is destroyed) and a warning says when the cap is reached, since undici queues past it without a word.
  */
 import type { Dispatcher } from 'undici'
@@ -23,8 +27,10 @@ import type { Attempt, AttemptHandler } from '../pipeline.js'
 import type { Logger } from '../logger.js'
 import { SseParser } from '../sse.js'
 import { passStream, rawJson, StreamEnd } from './passthrough.js'
-import type { ChatChunk, ChatCompletion, TextCompletion, Usage } from '../openai/types.js'
-import { chatToChunks, textToChunks } from '../openai/shape.js'
+import type { ChatChunk, ChatCompletion, SpeechAudio, TextCompletion, Usage } from '../openai/types.js'
+import { chatToChunks, textToChunks, usageOf } from '../openai/shape.js'
+import { encodeMultipart } from './form-data.js'
+import { RESPONSE_LIST } from '../openai/operations.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
 
 export interface DispatchDeps {
@@ -57,6 +63,7 @@ export function createDispatch({ dispatcher, providers, logger, maxConnections }
       throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `Model ${target.modelName} (${target.provider}) does not support ${attempt.op}`, { param: 'model' })
     }
     const req = viaChat ? textToChatRequest(request) : request
+    meta.request = req
     let result: ProviderResult
     // The provider call's time (to a stream's first event), which x-litellm-overhead-duration-ms leaves out.
     const t0 = performance.now()
@@ -92,10 +99,16 @@ async function callHttp(
   if (!opAdapter) throw gatewayError('GW_ERR_UNSUPPORTED_OPERATION', `${adapter.name} has no ${op} translator`)
   let body = applyParamMap(request, opAdapter.params, target, opAdapter.policy)
   if (opAdapter.finish) body = opAdapter.finish(body, request, target, stream)
-  const payload = JSON.stringify(body)
+  let payload: string | Buffer
+  let contentType = 'application/json'
+  if (opAdapter.encoding === 'multipart') ({ payload, contentType } = encodeMultipart(body))
+  else payload = JSON.stringify(body)
   let prepared = adapter.request(op, target, stream)
-  if (adapter.authorize) prepared = await adapter.authorize(prepared, payload, target)
+  if (adapter.authorize) {
+    prepared = typeof payload === 'string' ? await adapter.authorize(prepared, payload, target) : await adapter.authorize(prepared, '', target, payload)
+  }
   const { url, headers } = prepared
+  const replyMode = opAdapter.reply ?? 'json'
 
   // Timeouts are per phase, as httpx applies LiteLLM's `timeout`: the wait for response headers, then each gap
   // between body chunks. Streams use `stream_timeout`. undici enforces both on the socket, so a call costs no
@@ -109,7 +122,7 @@ async function callHttp(
       origin,
       path,
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...headers },
+      headers: { 'content-type': contentType, accept: stream ? 'text/event-stream' : replyMode === 'json' ? 'application/json' : '*/*', ...headers },
       body: payload,
       signal: clientSignal,
       headersTimeout: timeoutMs,
@@ -132,9 +145,14 @@ async function callHttp(
     throw adapter.error(res.statusCode, parseLenient(text), res.headers)
   }
 
+  const replyType = String(res.headers['content-type'] ?? '')
+  if (!stream && (replyMode === 'binary' || (replyMode === 'auto' && !isJsonType(replyType)))) {
+    const type = replyType || (opAdapter.contentType ? opAdapter.contentType(request) : 'application/octet-stream')
+    return { kind: 'binary', contentType: type, chunks: await prime(byteStream(res.body, clientSignal, target)) }
+  }
   // A host that ignores `stream: true` answers with one JSON body: it is replayed as the chunks a stream would have
   // carried, rather than an empty stream.
-  const jsonReply = !stream || String(res.headers['content-type'] ?? '').startsWith('application/json')
+  const jsonReply = !stream || replyType.startsWith('application/json')
   if (jsonReply) {
     try {
       const text = await res.body.text()
@@ -149,12 +167,13 @@ async function callHttp(
         throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a body that is not a JSON object`, { provider: target.provider })
       }
       const out = opAdapter.response(json, meta)
+      if (op === 'speech') return speechAudio(out as SpeechAudio, target.provider)
       requireList(op, out, target.provider)
       if (stream) {
         const chunks: Array<ChatChunk | TextCompletion> = op === 'chat' ? chatToChunks(out as ChatCompletion) : textToChunks(out as TextCompletion)
         return { kind: 'stream', chunks: fromArray(chunks) }
       }
-      return { kind: 'json', body: out, usage: (out as { usage?: Usage }).usage ?? null }
+      return { kind: 'json', body: out, usage: usageOf(op, out) }
     } catch (err) {
       if (err instanceof GatewayError) throw err
       if (clientSignal.aborted || isTransportError(err)) throw transportError(err, clientSignal, target)
@@ -229,9 +248,41 @@ async function* translateStream<C extends StreamChunk>(
  * between) is no answer: a 502 naming the provider and the field, which retry and fallback treat as any 5xx.
  */
 function requireList(op: Attempt['op'], out: unknown, provider: string): void {
-  const field = op === 'embeddings' ? 'data' : 'choices'
-  if (Array.isArray((out as Record<string, unknown>)[field])) return
+  const o = out as Record<string, unknown>
+  if (op === 'transcription') {
+    if (typeof o?.text === 'string') return
+    throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} returned a transcription without a \`text\` string`, { provider })
+  }
+  const field = RESPONSE_LIST[op]
+  if (Array.isArray(o?.[field])) return
   throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} returned a ${op} response without a \`${field}\` list`, { provider })
+}
+
+/** A speech op adapter's JSON reply (base64 audio decoded by the adapter) as the binary result a client gets. */
+function speechAudio(out: SpeechAudio, provider: string): ProviderResult {
+  if (!out || !(out.audio instanceof Uint8Array) || typeof out.contentType !== 'string') {
+    throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} returned a speech response without audio`, { provider })
+  }
+  return { kind: 'binary', contentType: out.contentType, chunks: fromArray([out.audio]) }
+}
+
+/** `application/json`, `application/json; charset=utf-8`, `application/problem+json`. */
+function isJsonType(contentType: string): boolean {
+  const semi = contentType.indexOf(';')
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase()
+  return type === 'application/json' || type.endsWith('+json')
+}
+
+/** A binary reply's bytes as they arrive; a failure mid-body is a transport error, as for streams. */
+async function* byteStream(body: Readable, signal: AbortSignal, target: Target): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of body) yield chunk as Buffer
+  } catch (err) {
+    if (err instanceof GatewayError) throw err
+    throw transportError(err, signal, target)
+  } finally {
+    if (!body.destroyed) body.destroy()
+  }
 }
 
 /**

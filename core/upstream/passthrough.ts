@@ -17,6 +17,8 @@ import type { Readable } from 'node:stream'
 import { gatewayError, GatewayError } from '../errors.js'
 import type { EventDecoder, Operation, PassEvent, StreamTranslator, Target } from '../../providers/types.js'
 import type { ChatChunk, TextCompletion, Usage } from '../openai/types.js'
+import { RESPONSE_LIST } from '../openai/operations.js'
+import { usageOf } from '../openai/shape.js'
 
 type Chunk = (ChatChunk | TextCompletion) & { usage?: Usage | null }
 
@@ -248,17 +250,24 @@ function objectEnd(s: string, i: number): number {
   return -1
 }
 
+/** `"choices"`, `"data"`, `"results"`: the quoted key of each operation's list (RESPONSE_LIST), built once. */
+const QUOTED_LIST = Object.fromEntries(Object.entries(RESPONSE_LIST).map(([op, f]) => [op, f ? `"${f}"` : ''])) as Record<Operation, string>
+
 /**
- * The reply as a RawJson, or null when it must be parsed: not an object, no `choices` (`data` for embeddings)
- * list, an `error` member, float embeddings a base64 client must get converted, or a usage that is not an object.
+ * The reply as a RawJson, or null when it must be parsed: not an object, no `choices` (`data` for embeddings and
+ * images, `results` for moderations) list, an `error` member, float embeddings a base64 client must get converted,
+ * or a usage that is not an object. The usage is converted to the chat shape (usageOf: images report
+ * input/output tokens).
  */
 export function rawJson(text: string, op: Operation, wantsBase64: boolean): RawJson | null {
+  const listKey = QUOTED_LIST[op]
+  if (!listKey) return null
   let start = 0
   while (isWs(text.charCodeAt(start))) start++
   let end = text.length - 1
   while (end > 0 && isWs(text.charCodeAt(end))) end--
   if (text.charCodeAt(start) !== OPEN_BRACE || text.charCodeAt(end) !== CLOSE_BRACE) return null
-  const list = valueAt(text, op === 'embeddings' ? '"data"' : '"choices"')
+  const list = valueAt(text, listKey)
   if (list === -1 || text.charCodeAt(list) !== OPEN_BRACKET) return null
   if (valueAt(text, '"error"') !== -1) return null
   if (wantsBase64) {
@@ -271,7 +280,7 @@ export function rawJson(text: string, op: Operation, wantsBase64: boolean): RawJ
   const uEnd = objectEnd(text, u)
   if (uEnd === -1) return null
   try {
-    return new RawJson(text, JSON.parse(text.slice(u, uEnd)) as Usage)
+    return new RawJson(text, usageOf(op, { usage: JSON.parse(text.slice(u, uEnd)) }))
   } catch {
     return null
   }

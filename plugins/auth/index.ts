@@ -21,6 +21,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { definePlugin } from '../../core/plugin.js'
+import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
 import { modelAllowed, routeAllowed } from '../../core/access.js'
 import type { Principal } from '../../core/state.js'
@@ -45,7 +46,7 @@ const HEADERS = ['api-key', 'x-api-key', 'x-goog-api-key', 'x-litellm-api-key']
 /** An open gateway (no master key, no keys) lets anyone in, with the rights LiteLLM gives them then: all of them. */
 const OPEN: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous', role: 'proxy_admin' })
 const MASTER: Principal = Object.freeze({ id: 'master', kind: 'master', role: 'proxy_admin' })
-const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()

@@ -16,6 +16,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
+import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
 import { formatCost } from '../../core/cost.js'
 import { rollForward } from '../../core/duration.js'
@@ -41,7 +42,7 @@ interface Options {
   reset_interval_ms: number
 }
 
-const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
 
 export default definePlugin<Options>({
   name: 'budget',

@@ -34,6 +34,7 @@
  * `redis_fallbacks`) and go back to Redis once it answers.
  */
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
+import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError, GatewayError } from '../../core/errors.js'
 import type { Cradle } from '../../core/container.js'
 import type { GatewayState, Outcome, Principal } from '../../core/state.js'
@@ -62,7 +63,7 @@ export interface PriorityQueueOptions {
   lease_ms: number
 }
 
-const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
 /** Priority of a call known only by its reserved level and no default_priority: levels share one FIFO band. */
 const LEVEL_ONLY_PRIORITY = 0
 

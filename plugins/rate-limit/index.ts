@@ -17,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
+import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
 import { promptTokensEstimate } from '../../core/pricing/budget.js'
 import type { Cradle } from '../../core/container.js'
@@ -35,7 +36,7 @@ interface Options {
   global_max_parallel_requests?: number
 }
 
-const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
 /** After a Redis failure, calls count locally for 1 s before Redis is tried again. */
 const RETRY_SHARED_MS = 1_000
 /** Retry-After for a parallel refusal: a slot frees when any call ends, 1 s. */
@@ -146,7 +147,8 @@ function createLimiter(cradle: Cradle, options: Options) {
   function estimate(op: Operation, body: Record<string, unknown> | null): number {
     if (!body) return 0
     const prompt = promptTokensEstimate(op, body)
-    if (op === 'embeddings') return prompt
+    // Only chat and text completions have an output cap to reserve; embeddings and media calls are their input.
+    if (op !== 'chat' && op !== 'completions') return prompt
     const max = limitOf(body.max_tokens) ?? limitOf(body.max_completion_tokens) ?? options.default_max_tokens
     return Math.ceil(prompt + max)
   }

@@ -21,6 +21,7 @@
  * (`enterGroup`, registered in `cradle.groupEntries`); one the checks empty is skipped for the next.
  */
 import { definePlugin } from '../../core/plugin.js'
+import { isModelOperation } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
 import type { Clock } from '../../core/container.js'
 import type { GatewayState } from '../../core/state.js'
@@ -52,8 +53,8 @@ export interface RouterOptions {
 /** Strategies that rank on stats; the others rank on config alone. */
 const STATS_STRATEGIES: ReadonlySet<Strategy> = new Set<Strategy>(['least-busy', 'usage-based-routing-v2', 'latency-based-routing'])
 
-function isModelCall(kind: GatewayState['kind']): kind is 'chat' | 'completions' | 'embeddings' {
-  return kind === 'chat' || kind === 'completions' || kind === 'embeddings'
+function isModelCall(kind: GatewayState['kind']): kind is Operation {
+  return isModelOperation(kind)
 }
 
 /** Weighted random order without replacement, ignoring `order` (LiteLLM's simple-shuffle within one order). */

@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path'
 import { definePlugin } from '../../core/plugin.js'
+import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import type { Cradle } from '../../core/container.js'
 import type { GatewayState, Outcome } from '../../core/state.js'
 import type { SpendLogRow } from '../../core/store.js'
@@ -31,7 +32,7 @@ interface Options {
   shutdown_flush_ms: number
 }
 
-const MODEL_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings'])
+const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
 const writers = new WeakMap<object, SpendWriter>()
 
 export default definePlugin<Options>({

@@ -57,12 +57,9 @@ export const geminiEmbeddings: OperationAdapter<EmbeddingRequest, EmbeddingRespo
   },
 }
 
-/**
- * batchEmbedContents reports no token counts. The input is estimated (UTF-8 bytes / 4, as budgets estimate) when
- * the core hands the request to response() (`meta.request`, asked for in the provider report); until then 0.
- */
+/** batchEmbedContents reports no token counts: the input (`meta.request`) is estimated, UTF-8 bytes / 4 as budgets estimate. */
 function estimatedTokens(meta: ResponseMeta): number {
-  const req = (meta as ResponseMeta & { request?: { input?: unknown } }).request
+  const req = meta.request as { input?: unknown } | undefined
   if (!req) return 0
   try {
     return estimateTextsTokens(inputTexts(req.input))

@@ -6,6 +6,7 @@ import { gatewayError } from '../../core/errors.js'
 import type { EmbeddingRequest, EmbeddingResponse } from '../../core/openai/types.js'
 import type { OperationAdapter, ParamMap, ResponseMeta, Target } from '../types.js'
 import { applyDeployment } from './chat.js'
+import { estimateTextsTokens } from '../../core/pricing/tokens.js'
 
 /** Ollama embeds text only: OpenAI's token-id inputs (number arrays) have no Ollama form. */
 function textInput(value: unknown): unknown {
@@ -31,14 +32,21 @@ function response(provider: string, body: unknown, meta: ResponseMeta): Embeddin
   if (!Array.isArray(r.embeddings)) {
     throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${provider} returned an embeddings response without an \`embeddings\` list`, { provider })
   }
-  // Ollama counts every embed call's input; a server that does not gets 0, as a local model costs nothing.
-  const tokens = typeof r.prompt_eval_count === 'number' ? r.prompt_eval_count : 0
+  // Ollama counts every embed call's input; for a server that does not, the input is estimated (UTF-8 bytes / 4, as
+  // budgets estimate), so a deployment with a price is not served for free.
+  const tokens = typeof r.prompt_eval_count === 'number' ? r.prompt_eval_count : estimatedInput(meta.request?.input)
   return {
     object: 'list',
     data: r.embeddings.map((embedding: number[], index: number) => ({ object: 'embedding' as const, index, embedding })),
     model: meta.target.model,
     usage: { prompt_tokens: tokens, total_tokens: tokens },
   }
+}
+
+function estimatedInput(input: unknown): number {
+  if (typeof input === 'string') return estimateTextsTokens([input])
+  if (Array.isArray(input) && input.every((v) => typeof v === 'string')) return estimateTextsTokens(input as string[])
+  return 0
 }
 
 export function ollamaEmbeddings(provider: string): OperationAdapter<EmbeddingRequest, EmbeddingResponse> {

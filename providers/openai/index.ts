@@ -6,10 +6,19 @@
  * Streaming always asks upstream for usage (`stream_options.include_usage`) so cost tracking is exact; the core
  * forwards the usage chunk to the client only when the client asked for it.
  * API reference: https://platform.openai.com/docs/api-reference/chat/create
+ *
+ * Media operations (images, transcription, speech, moderations) are identities too: images and moderations are
+ * JSON both ways (and pass through unparsed); a transcription goes up as the same multipart form the client sent
+ * (file bytes, name and type unchanged) and comes back as JSON, or as plain text for text/srt/vtt; speech comes
+ * back as audio bytes, streamed. https://platform.openai.com/docs/api-reference/images,
+ * https://platform.openai.com/docs/api-reference/audio, https://platform.openai.com/docs/api-reference/moderations
  */
 import { STATUS_CODES } from 'node:http'
 import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
-import type { ChatChunk, ChatCompletion, EmbeddingResponse, TextCompletion, Usage } from '../../core/openai/types.js'
+import type {
+  ChatChunk, ChatCompletion, EmbeddingResponse, ImagesResponse, ModerationResponse, SpeechRequest, TextCompletion,
+  TranscriptionRequest, TranscriptionResponse, Usage,
+} from '../../core/openai/types.js'
 import type { Operation, ParamMap, ParamRule, ProviderAdapter, ProviderRequest, SseEvent, StreamTranslator, Target } from '../types.js'
 
 export interface OpenAIFamilyOptions {
@@ -30,7 +39,18 @@ export interface OpenAIFamilyOptions {
 /** Hosts that do not send OpenAI's `context_length_exceeded` code still say so in the message. */
 const CONTEXT_WINDOW_TEXT = /maximum context length|context window|context length|too many tokens/i
 
-const PATHS: Record<Operation, string> = { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' }
+const PATHS: Record<Operation, string> = {
+  chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings', images: '/images/generations',
+  transcription: '/audio/transcriptions', speech: '/audio/speech', moderations: '/moderations',
+}
+
+/** Every operation the OpenAI API serves. */
+export const ALL_OPERATIONS: readonly Operation[] = ['chat', 'completions', 'embeddings', 'images', 'transcription', 'speech', 'moderations']
+
+/** Content type of speech audio per `response_format`, for an upstream reply that names none. */
+const SPEECH_TYPES: Readonly<Record<string, string>> = {
+  mp3: 'audio/mpeg', opus: 'audio/ogg', aac: 'audio/aac', flac: 'audio/flac', wav: 'audio/wav', pcm: 'audio/pcm',
+}
 
 function modelRule(): ParamRule<Record<string, unknown>> {
   return { to: 'model', map: (_v, _r, t) => t.model, default: (_r: unknown, t: Target) => t.model }
@@ -167,6 +187,33 @@ export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
       response: (body) => body as EmbeddingResponse,
       passthrough: true,
     },
+    images: {
+      params: { model: modelRule() } as ParamMap<any>,
+      response: (body) => body as ImagesResponse,
+      // b64_json images are megabytes of text: sent on as received, never parsed (usage is read off the text).
+      passthrough: true,
+    },
+    transcription: {
+      params: { model: modelRule() } as ParamMap<any>,
+      encoding: 'multipart',
+      reply: 'auto',
+      contentType: (req: TranscriptionRequest) => (req.response_format === 'vtt' ? 'text/vtt; charset=utf-8' : 'text/plain; charset=utf-8'),
+      response: (body) => body as TranscriptionResponse,
+    },
+    speech: {
+      params: { model: modelRule() } as ParamMap<any>,
+      reply: 'binary',
+      contentType: (req: SpeechRequest) => SPEECH_TYPES[req.response_format ?? 'mp3'] ?? 'application/octet-stream',
+      // Never called: the reply is audio ('binary').
+      response: () => {
+        throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${o.name} answered a speech request with JSON instead of audio`, { provider: o.name })
+      },
+    },
+    moderations: {
+      params: { model: modelRule() } as ParamMap<any>,
+      response: (body) => body as ModerationResponse,
+      passthrough: true,
+    },
     error: (status, body, headers) => openAIError(o.name, status, body, headers),
   }
   return adapter
@@ -175,5 +222,6 @@ export function createOpenAIAdapter(o: OpenAIFamilyOptions): ProviderAdapter {
 export const openai = createOpenAIAdapter({
   name: 'openai',
   baseUrl: 'https://api.openai.com/v1',
+  operations: ALL_OPERATIONS,
   env: { apiKey: ['OPENAI_API_KEY'], apiBase: ['OPENAI_BASE_URL', 'OPENAI_API_BASE'] },
 })

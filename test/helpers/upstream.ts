@@ -3,9 +3,10 @@
  * keep-alive, timeouts and client-disconnect handling run exactly as in production (a MockAgent would skip the
  * socket layer, which is what the abort and connection-refused tests are about).
  *
- * Every request is recorded ({ method, path, headers, body }) and answered by the behaviour set for its route
- * (`chat`, `completions`, `embeddings`, `models`). The default behaviours answer with spec-conforming OpenAI
- * bodies; the helpers below build error replies, delays, slow streams and mid-stream error events.
+ * Every request is recorded ({ method, path, headers, body, raw, form }) and answered by the behaviour set for its
+ * route (`chat`, `completions`, `embeddings`, `models`, `images`, `transcriptions`, `speech`, `moderations`). The
+ * default behaviours answer with spec-conforming OpenAI bodies (audio as deterministic bytes); the helpers below
+ * build error replies, delays, slow streams and mid-stream error events.
  *
  *   const up = await startUpstream(t)
  *   up.on('chat', sequence(errorReply(500, { message: 'boom' }), defaultChat()))
@@ -14,14 +15,25 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 
-export type Route = 'chat' | 'completions' | 'embeddings' | 'models'
+export type Route = 'chat' | 'completions' | 'embeddings' | 'models' | 'images' | 'transcriptions' | 'speech' | 'moderations'
+
+/** A file part of a multipart request, as the upstream received it. */
+export interface ReceivedFile {
+  filename: string
+  contentType: string
+  data: Buffer
+}
 
 export interface RecordedRequest {
   method: string
   path: string
   headers: http.IncomingHttpHeaders
-  /** Parsed JSON body (null for GET or an unparsable body). */
+  /** Parsed JSON body (null for GET, a multipart body or an unparsable body). */
   body: any
+  /** The body's bytes as received. */
+  raw: Buffer
+  /** A multipart/form-data body's fields (`name[]` fields as arrays); null for any other body. */
+  form: Record<string, string | string[] | ReceivedFile> | null
   /** Date.now() when the request arrived. */
   receivedAt: number
   /** Date.now() when the response closed (finished or cut); undefined while open. */
@@ -64,6 +76,10 @@ const ROUTES: Record<string, Route> = {
   '/v1/completions': 'completions',
   '/v1/embeddings': 'embeddings',
   '/v1/models': 'models',
+  '/v1/images/generations': 'images',
+  '/v1/audio/transcriptions': 'transcriptions',
+  '/v1/audio/speech': 'speech',
+  '/v1/moderations': 'moderations',
 }
 
 export const DEFAULT_REPLY = 'Hello from the fake upstream.'
@@ -250,6 +266,126 @@ export function defaultEmbeddings(): Behaviour {
   }
 }
 
+// ---- media behaviours ---------------------------------------------------------------------------------------
+
+/** A 1x1 transparent PNG, the image every fake generation returns. */
+export const FAKE_PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII='
+
+/**
+ * images.generate: `n` images (URLs, or b64_json when asked and always for GPT image models, which also report
+ * token usage, size and quality as OpenAI's do).
+ */
+export function defaultImages(o: { outputTokens?: number } = {}): Behaviour {
+  return (ctx) => {
+    const body = ctx.record.body ?? {}
+    const n = typeof body.n === 'number' ? body.n : 1
+    const gpt = String(body.model ?? '').startsWith('gpt-image')
+    const b64 = gpt || body.response_format === 'b64_json'
+    const data = Array.from({ length: n }, (_, i) => (b64 ? { b64_json: FAKE_PNG_B64 } : { url: `https://images.example.invalid/img-${i}.png`, revised_prompt: `${body.prompt ?? ''} (revised)` }))
+    const reply: Record<string, unknown> = { created: now(), data }
+    if (gpt) {
+      const text = tokens(String(body.prompt ?? ''))
+      const out = (o.outputTokens ?? 1056) * n
+      reply.usage = { input_tokens: text, input_tokens_details: { text_tokens: text, image_tokens: 0 }, output_tokens: out, total_tokens: text + out }
+      reply.size = body.size && body.size !== 'auto' ? body.size : '1024x1024'
+      reply.quality = body.quality && body.quality !== 'auto' ? body.quality : 'medium'
+      reply.output_format = 'png'
+      reply.background = 'opaque'
+    }
+    writeJson(ctx.res, 200, reply)
+  }
+}
+
+export const DEFAULT_TRANSCRIPT = 'The quick brown fox jumps over the lazy dog.'
+
+/** Seconds in a WAV, read from its header on its own (the gateway's reading is what the tests check). */
+export function wavDurationOf(b: Buffer): number {
+  const byteRate = b.readUInt32LE(28)
+  const dataAt = b.indexOf('data', 12, 'ascii')
+  return b.readUInt32LE(dataAt + 4) / byteRate
+}
+
+/** audio.transcriptions: json, verbose_json (with the audio's duration from the WAV header), text, srt or vtt. */
+export function defaultTranscription(o: { text?: string } = {}): Behaviour {
+  const text = o.text ?? DEFAULT_TRANSCRIPT
+  return (ctx) => {
+    const form = ctx.record.form ?? {}
+    const file = form.file as ReceivedFile | undefined
+    const format = typeof form.response_format === 'string' ? form.response_format : 'json'
+    const duration = file && file.data.subarray(0, 4).toString('ascii') === 'RIFF' ? wavDurationOf(file.data) : 1
+    if (format === 'json') return writeJson(ctx.res, 200, { text, usage: { type: 'duration', seconds: Math.ceil(duration) } })
+    if (format === 'verbose_json') {
+      return writeJson(ctx.res, 200, {
+        task: 'transcribe', language: 'english', duration, text,
+        segments: [{ id: 0, seek: 0, start: 0, end: duration, text, tokens: [1, 2, 3], temperature: 0, avg_logprob: -0.2, compression_ratio: 1, no_speech_prob: 0.01 }],
+        usage: { type: 'duration', seconds: Math.ceil(duration) },
+      })
+    }
+    const end = `00:00:0${Math.min(9, Math.ceil(duration))}`
+    const out = format === 'srt' ? `1\n00:00:00,000 --> ${end},000\n${text}\n\n`
+      : format === 'vtt' ? `WEBVTT\n\n00:00:00.000 --> ${end}.000\n${text}\n\n` : `${text}\n`
+    ctx.res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(out) })
+    ctx.res.end(out)
+  }
+}
+
+const SPEECH_TYPES: Record<string, string> = { mp3: 'audio/mpeg', opus: 'audio/ogg', aac: 'audio/aac', flac: 'audio/flac', wav: 'audio/wav', pcm: 'audio/pcm' }
+
+/** The bytes the fake speech route returns for an input: deterministic, 64 KiB, so a test can compare them exactly. */
+export function expectedSpeech(input: string): Buffer {
+  const out = Buffer.alloc(64 * 1024)
+  let h = 2166136261
+  for (let i = 0; i < input.length; i++) h = Math.imul(h ^ input.charCodeAt(i), 16777619)
+  for (let i = 0; i < out.length; i++) {
+    h = Math.imul(h ^ (h >>> 13), 0x5bd1e995) ^ i
+    out[i] = h & 0xff
+  }
+  out.write('ID3', 0, 'ascii')
+  return out
+}
+
+/** audio.speech: the expectedSpeech bytes, chunked (`chunks` writes, `intervalMs` apart), with the format's content type. */
+export function defaultSpeech(o: { chunks?: number; intervalMs?: number } = {}): Behaviour {
+  return async (ctx) => {
+    const body = ctx.record.body ?? {}
+    const audio = expectedSpeech(String(body.input ?? ''))
+    const n = o.chunks ?? 4
+    ctx.res.writeHead(200, { 'content-type': SPEECH_TYPES[body.response_format ?? 'mp3'] ?? 'audio/mpeg', 'transfer-encoding': 'chunked' })
+    const size = Math.ceil(audio.length / n)
+    for (let i = 0; i < n; i++) {
+      if (ctx.res.destroyed) return
+      ctx.res.write(audio.subarray(i * size, (i + 1) * size))
+      if (o.intervalMs) await Promise.race([delayMs(o.intervalMs), ctx.closed])
+    }
+    ctx.res.end()
+  }
+}
+
+const MODERATION_CATEGORIES = ['hate', 'hate/threatening', 'harassment', 'harassment/threatening', 'illicit', 'illicit/violent',
+  'self-harm', 'self-harm/intent', 'self-harm/instructions', 'sexual', 'sexual/minors', 'violence', 'violence/graphic']
+
+/** moderations.create: one result per input; an input containing "kill" is flagged for violence. */
+export function defaultModerations(): Behaviour {
+  return (ctx) => {
+    const body = ctx.record.body ?? {}
+    const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input]
+    const results = inputs.map((input) => {
+      const text = typeof input === 'string' ? input : JSON.stringify(input)
+      const violent = /kill/i.test(text)
+      const categories: Record<string, boolean> = {}
+      const scores: Record<string, number> = {}
+      const types: Record<string, string[]> = {}
+      for (const c of MODERATION_CATEGORIES) {
+        categories[c] = violent && c === 'violence'
+        scores[c] = violent && c === 'violence' ? 0.97 : 0.0001
+        types[c] = ['text']
+      }
+      return { flagged: violent, categories, category_scores: scores, category_applied_input_types: types }
+    })
+    writeJson(ctx.res, 200, { id: nextId('modr'), model: body.model ?? 'omni-moderation-latest', results })
+  }
+}
+
 export function defaultModels(): Behaviour {
   return (ctx) => writeJson(ctx.res, 200, {
     object: 'list',
@@ -320,6 +456,10 @@ export async function startUpstream(t: Test, handlers: Partial<Record<Route, Beh
     completions: defaultCompletion(),
     embeddings: defaultEmbeddings(),
     models: defaultModels(),
+    images: defaultImages(),
+    transcriptions: defaultTranscription(),
+    speech: defaultSpeech(),
+    moderations: defaultModerations(),
     ...handlers,
   }
   const requests: RecordedRequest[] = []
@@ -330,16 +470,21 @@ export async function startUpstream(t: Test, handlers: Partial<Record<Route, Beh
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8')
+    req.on('end', async () => {
+      const raw = Buffer.concat(chunks)
+      const type = String(req.headers['content-type'] ?? '')
       let body: unknown = null
-      try {
-        body = text ? JSON.parse(text) : null
-      } catch {
-        body = null
+      let form: RecordedRequest['form'] = null
+      if (type.startsWith('multipart/form-data')) form = await parseForm(raw, type)
+      else {
+        try {
+          body = raw.length ? JSON.parse(raw.toString('utf8')) : null
+        } catch {
+          body = null
+        }
       }
       const path = (req.url ?? '/').split('?')[0]!
-      const record: RecordedRequest = { method: req.method ?? 'GET', path, headers: req.headers, body, receivedAt: Date.now() }
+      const record: RecordedRequest = { method: req.method ?? 'GET', path, headers: req.headers, body, raw, form, receivedAt: Date.now() }
       const closed = new Promise<void>((resolve) => {
         res.once('close', () => {
           record.closedAt = Date.now()
@@ -407,6 +552,26 @@ export async function startUpstream(t: Test, handlers: Partial<Record<Route, Beh
     close,
   }
   return upstream
+}
+
+/** A multipart body's fields and files; null when it does not parse. */
+async function parseForm(raw: Buffer, type: string): Promise<RecordedRequest['form']> {
+  try {
+    const fd = await new Request('http://upstream.invalid/', { method: 'POST', headers: { 'content-type': type }, body: raw }).formData()
+    const out: Record<string, string | string[] | ReceivedFile> = {}
+    for (const [name, value] of fd) {
+      const v = typeof value === 'string' ? value : { filename: value.name, contentType: value.type, data: Buffer.from(await value.arrayBuffer()) }
+      if (name.endsWith('[]')) {
+        const key = name.slice(0, -2)
+        const list = (out[key] as string[] | undefined) ?? []
+        list.push(v as string)
+        out[key] = list
+      } else out[name] = v
+    }
+    return out
+  } catch {
+    return null
+  }
 }
 
 /** A port on 127.0.0.1 that refuses connections: bound once, then closed. */

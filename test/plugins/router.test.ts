@@ -106,16 +106,16 @@ t.test('a provider LiteLLM knows but Switchyard does not yet: loads with a warni
   const gw = await startGateway(t, `
 model_list:
   - model_name: claude
-    litellm_params: { model: anthropic/claude-3-5-sonnet-latest, api_key: sk-ant }
+    litellm_params: { model: replicate/meta/llama-3-8b, api_key: r8-x }
   - model_name: ok
     litellm_params: { model: mock/ok }
 `)
-  t.ok(gw.logs.some((l) => l.level === 'warn' && /claude uses provider 'anthropic', not supported yet/.test(String(l.msg))), 'named at boot')
+  t.ok(gw.logs.some((l) => l.level === 'warn' && /claude uses provider 'replicate', not supported yet/.test(String(l.msg))), 'named at boot')
   const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'claude', messages: [{ role: 'user', content: 'x' }] }) })
   t.equal(res.status, 400)
   const body = (await res.json()) as { error: { code: string; message: string } }
   t.equal(body.error.code, 'provider_not_supported')
-  t.match(body.error.message, /anthropic/)
+  t.match(body.error.message, /replicate/)
   const ok = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'ok', messages: [{ role: 'user', content: 'x' }] }) })
   t.equal(ok.status, 200, 'the other deployments serve')
 })
