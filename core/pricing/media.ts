@@ -76,6 +76,12 @@ interface Entry {
 type Body = Record<string, unknown>
 
 const SIZE = /^(\d+)-x-(\d+)$/
+/**
+ * The step tier LiteLLM's Bedrock SDXL rows put after the size (`1024-x-1024/50-steps/stability.stable-diffusion-xl-v1`).
+ * LiteLLM picks `max-steps` only past 50 steps (bedrock/image/cost_calculator.py), which Bedrock's SDXL refuses
+ * (steps 10..50): the 50-step row is the price, the max-step rows are never used.
+ */
+const STEPS = /^(?:\d+|max)-steps$/
 const QUALITIES: ReadonlySet<string> = new Set(['standard', 'hd', 'low', 'medium', 'high'])
 
 /** `provider|model` -> its sized image rows, indexed once from the table. */
@@ -88,7 +94,12 @@ const VARIANTS: ReadonlyMap<string, Variant[]> = (() => {
     if (at < 0) continue
     const quality = at > 0 && QUALITIES.has(parts[at - 1]!) ? parts[at - 1]! : ''
     const prefix = parts.slice(0, quality ? at - 1 : at).join('/')
-    const id = `${prefix}|${parts.slice(at + 1).join('/')}`
+    let rest = parts.slice(at + 1)
+    if (rest.length > 1 && STEPS.test(rest[0]!)) {
+      if (rest[0] !== '50-steps') continue
+      rest = rest.slice(1)
+    }
+    const id = `${prefix}|${rest.join('/')}`
     let list = out.get(id)
     if (!list) out.set(id, (list = []))
     list.push({ quality, size: parts[at]!, prices })
@@ -125,6 +136,9 @@ function ownPrices(t: Target): Prices {
 }
 
 /** Model names a deployment is priced as: model_info.base_model (its provider prefix dropped), the model, its last segment. */
+/** Adapter names whose models LiteLLM's table lists under another provider's prefix. */
+const TABLE_PROVIDER: Readonly<Record<string, string>> = { vertex_ai_beta: 'vertex_ai', cohere_chat: 'cohere', ollama_chat: 'ollama' }
+
 function namesOf(t: Target): string[] {
   const names: string[] = []
   const base = t.modelInfo.base_model
@@ -141,7 +155,7 @@ function buildEntry(t: Target): Entry {
   let row: readonly [string, string, Readonly<Record<string, number>>] | undefined
   let variants: Variant[] = []
   for (const name of namesOf(t)) {
-    for (const prefix of [t.provider, '']) {
+    for (const prefix of [TABLE_PROVIDER[t.provider] ?? t.provider, '']) {
       row ??= MEDIA_PRICES.get(prefix ? `${prefix}/${name}` : name)
       if (variants.length === 0) variants = VARIANTS.get(`${prefix}|${name}`) ?? []
     }

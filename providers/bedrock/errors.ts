@@ -44,6 +44,11 @@ const STREAM_STATUS: Readonly<Record<string, number>> = {
 const CONTEXT_WINDOW = /too long|too many (?:input )?tokens|context (?:window|length)|maximum context|maxLength/i
 /** Refusals by Bedrock's or the model's content filter. */
 const CONTENT_POLICY = /content filtering policy|blocked by .*(?:filter|guardrail)|guardrail intervened/i
+/** Whether a Bedrock message is a content-filter refusal (image replies carry one in a 200 too: images-response.ts). */
+export function isContentRefusal(message: string): boolean {
+  return CONTENT_POLICY.test(message)
+}
+
 /**
  * A signature mismatch message goes on to print the canonical request and string to sign, which carry the session
  * token header: cut there, the first paragraph says what went wrong.

@@ -8,14 +8,27 @@
  * an `exception` frame (`:exception-type: throttlingException`, ...) or an `error` frame throws the mapped error.
  * Format: https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html (event stream encoding)
  */
-import { EventStreamCodec } from '@smithy/eventstream-codec'
-import { fromUtf8, toUtf8 } from '@smithy/util-utf8'
+import { createRequire } from 'node:module'
+import type { EventStreamCodec } from '@smithy/eventstream-codec'
 import { gatewayError } from '../../core/errors.js'
 import type { EventDecoder, SseEvent } from '../types.js'
 import { streamException } from './errors.js'
 
-/** decode() keeps no state, so one codec serves every stream. */
-const codec = new EventStreamCodec(toUtf8, fromUtf8)
+/**
+ * decode() keeps no state, so one codec serves every stream. Loaded with the first stream, not at import (as the
+ * signer is: start-up time a gateway without Bedrock should not pay).
+ */
+let codec: EventStreamCodec | null = null
+let toUtf8: (b: Uint8Array) => string
+function loadCodec(): EventStreamCodec {
+  if (codec) return codec
+  const require = createRequire(import.meta.url)
+  const utf8 = require('@smithy/util-utf8') as typeof import('@smithy/util-utf8')
+  const { EventStreamCodec: Codec } = require('@smithy/eventstream-codec') as typeof import('@smithy/eventstream-codec')
+  toUtf8 = utf8.toUtf8
+  codec = new Codec(utf8.toUtf8, utf8.fromUtf8)
+  return codec
+}
 
 /** Total length + headers length + prelude CRC; bytes. */
 const PRELUDE_BYTES = 12
@@ -69,7 +82,7 @@ export class BedrockEventDecoder implements EventDecoder {
   private frame(bytes: Uint8Array): SseEvent | null {
     let msg
     try {
-      msg = codec.decode(bytes)
+      msg = (codec ?? loadCodec()).decode(bytes)
     } catch (err) {
       throw corrupt((err as Error).message)
     }

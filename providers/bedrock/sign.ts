@@ -13,8 +13,8 @@
  * done here; the STS credentials can be given as the three values above.
  * Reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
  */
-import { Hash } from '@smithy/hash-node'
-import { SignatureV4 } from '@smithy/signature-v4'
+import { createRequire } from 'node:module'
+import type { SignatureV4 } from '@smithy/signature-v4'
 import { gatewayError } from '../../core/errors.js'
 import type { ProviderRequest, Target } from '../types.js'
 import { endpointOf } from './endpoint.js'
@@ -25,7 +25,18 @@ const SIGNED = new Set(['host', 'content-type'])
  * them over the plain keys, so signing with the keys instead would act as someone else: refused, by name.
  */
 const STS_PARAMS = ['aws_role_name', 'aws_profile_name', 'aws_web_identity_token'] as const
-const sha256 = Hash.bind(null, 'sha256')
+/**
+ * The signer package is loaded with the first signed call, not at import: every gateway imports every adapter, and
+ * @smithy/signature-v4 costs a few hundred ms of start-up a gateway without Bedrock should not pay.
+ */
+let smithy: { SignatureV4: typeof SignatureV4; sha256: unknown } | null = null
+function loadSigner(): NonNullable<typeof smithy> {
+  if (smithy) return smithy
+  const require = createRequire(import.meta.url)
+  const { Hash } = require('@smithy/hash-node') as typeof import('@smithy/hash-node')
+  smithy = { SignatureV4: (require('@smithy/signature-v4') as typeof import('@smithy/signature-v4')).SignatureV4, sha256: Hash.bind(null, 'sha256') }
+  return smithy
+}
 
 /** One signer per deployment: it caches the derived signing key per day. */
 const signers = new WeakMap<Target, SignatureV4>()
@@ -54,11 +65,12 @@ function signerFor(target: Target): SignatureV4 {
       { provider: 'bedrock' })
   }
   const sessionToken = str(p.aws_session_token)
+  const { SignatureV4, sha256 } = loadSigner()
   s = new SignatureV4({
     service: 'bedrock',
     region: endpointOf(target).region,
     credentials: sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey },
-    sha256,
+    sha256: sha256 as never,
   })
   signers.set(target, s)
   return s

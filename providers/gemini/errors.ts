@@ -5,7 +5,8 @@
  * RESOURCE_EXHAUSTED 429, INTERNAL 500, UNAVAILABLE 503, DEADLINE_EXCEEDED 504
  * (https://ai.google.dev/gemini-api/docs/troubleshooting). Refinements, as LiteLLM's exception mapping makes them:
  * a 400 about the token limit is a context-window error, an invalid API key (which Gemini sends as a 400) is an
- * auth error, and a 429 keeps its wait (the `retry-after` header, else the RetryInfo detail's `retryDelay`).
+ * auth error, and a 429 keeps its wait (the `retry-after` header, else the RetryInfo detail's `retryDelay`); and a
+ * 400 from a safety filter (SAFETY_TEXT) is a content-policy error.
  * A body that is not Google's JSON (an HTML page from a proxy) is never shown: the message is built from the status.
  */
 import { STATUS_CODES } from 'node:http'
@@ -15,6 +16,14 @@ type Headers = Record<string, string | string[] | undefined>
 
 /** Gemini's words for a prompt over the model's input limit ("The input token count (N) exceeds the maximum number of tokens allowed (M)"). */
 const CONTEXT_WINDOW_TEXT = /exceeds the maximum number of tokens|too many tokens|context (window|length)/i
+
+/**
+ * Google's words when a safety filter refuses a prompt or its output with a 400, Imagen's in particular ("Image
+ * generation failed with the following error: The response is blocked, as it may violate our policies", "This prompt
+ * contains words that violate Vertex AI's usage guidelines", "... violate Google's Responsible AI practices"): a
+ * content-policy error, as OpenAI reports its own refused prompts.
+ */
+const SAFETY_TEXT = /violate our policies|usage guidelines|Responsible AI practices|prohibited one or more words|sensitive words/i
 
 /** HTTP status for a google.rpc status name, for errors that arrive inside a 200 stream. */
 const RPC_STATUS: Readonly<Record<string, number>> = {
@@ -56,6 +65,7 @@ export function geminiError(provider: string, status: number, body: unknown, hea
   let code: ErrorCode = codeForUpstreamStatus(http)
   if (http === 400 && (hasReason(e.details, 'API_KEY_INVALID') || message.includes('API key not valid'))) code = 'GW_ERR_UPSTREAM_AUTH'
   else if ((http === 400 || http === 413) && CONTEXT_WINDOW_TEXT.test(message)) code = 'GW_ERR_CONTEXT_WINDOW'
+  else if (http === 400 && SAFETY_TEXT.test(message)) code = 'GW_ERR_CONTENT_POLICY'
   return gatewayError(code, message, { provider, upstreamStatus: http, retryAfter })
 }
 

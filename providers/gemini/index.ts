@@ -1,18 +1,20 @@
 /**
  * The Gemini adapter (Google AI Studio, `gemini/<model>` in LiteLLM): POST
  * `{base}/models/{model}:generateContent`, `:streamGenerateContent?alt=sse` for streams, `:batchEmbedContents` for
- * embeddings, with base https://generativelanguage.googleapis.com/v1beta. The key goes in the `x-goog-api-key`
+ * embeddings, `:predict` (Imagen) or `:generateContent` (Gemini image models) for image generation (images.ts), with
+ * base https://generativelanguage.googleapis.com/v1beta. The key goes in the `x-goog-api-key`
  * header, never in the URL (LiteLLM once put it in `?key=`; a URL ends up in logs and error messages).
  * Key: `api_key`, else GEMINI_API_KEY, else GOOGLE_API_KEY; base: `api_base`, else GEMINI_API_BASE (LiteLLM's names).
  * An `api_base` may be the API root (`https://host/v1beta`), a bare origin (`https://host`: `/v1beta` is added),
  * or, as LiteLLM also accepts, the model's own URL (`.../models/<model>`) or the full method URL.
- * The Gemini translation itself (messages.ts, params.ts, response.ts, stream.ts) is shared with Vertex AI.
+ * The Gemini translation itself (messages.ts, params.ts, response.ts, stream.ts, images.ts) is shared with Vertex AI.
  * API reference: https://ai.google.dev/api/generate-content
  */
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../core/openai/types.js'
 import type { OperationAdapter, ProviderAdapter, ProviderRequest, Target } from '../types.js'
 import { geminiEmbeddings, resourceName } from './embeddings.js'
 import { geminiError } from './errors.js'
+import { googleImages, imageMethod } from './images.js'
 import { GEMINI_POLICY, geminiChatParams } from './params.js'
 import { geminiResponse } from './response.js'
 import { GeminiStream } from './stream.js'
@@ -20,6 +22,7 @@ import { GeminiStream } from './stream.js'
 export { geminiError, googleErrorOf } from './errors.js'
 export { geminiEmbeddings, inputTexts } from './embeddings.js'
 export { toGeminiSchema } from './schema.js'
+export { googleImages, imageMethod, isGeminiImageModel } from './images.js'
 
 export const GEMINI_API_BASE = 'https://generativelanguage.googleapis.com/v1beta'
 
@@ -64,13 +67,13 @@ const METHOD = { chat: 'generateContent', embeddings: 'batchEmbedContents' } as 
 
 export const gemini: ProviderAdapter = {
   name: 'gemini',
-  operations: new Set(['chat', 'embeddings']),
+  operations: new Set(['chat', 'embeddings', 'images']),
   env: { apiKey: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], apiBase: ['GEMINI_API_BASE'] },
   request(op, target: Target, stream): ProviderRequest {
     const base = target.apiBase ?? GEMINI_API_BASE
     const url = op === 'chat' && stream
       ? `${methodUrl(base, target.model, 'streamGenerateContent')}?alt=sse`
-      : methodUrl(base, target.model, METHOD[op as keyof typeof METHOD])
+      : methodUrl(base, target.model, op === 'images' ? imageMethod(target.model) : METHOD[op as keyof typeof METHOD])
     const headers: Record<string, string> = {}
     if (target.apiKey) headers['x-goog-api-key'] = target.apiKey
     for (const k in target.extraHeaders) headers[k.toLowerCase()] = target.extraHeaders[k]!
@@ -78,5 +81,6 @@ export const gemini: ProviderAdapter = {
   },
   chat: geminiChat('gemini'),
   embeddings: geminiEmbeddings,
+  images: googleImages('gemini'),
   error: (status, body, headers) => geminiError('gemini', status, body, headers),
 }

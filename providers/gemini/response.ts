@@ -19,9 +19,14 @@ const FILTERED: ReadonlySet<string> = new Set([
   'SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'IMAGE_PROHIBITED_CONTENT', 'IMAGE_RECITATION',
 ])
 
+/** Whether a candidate's finishReason is a safety / policy stop. */
+export function isFiltered(reason: unknown): boolean {
+  return typeof reason === 'string' && FILTERED.has(reason)
+}
+
 export function finishReason(reason: unknown, calledTool: boolean): FinishReason {
   if (reason === 'MAX_TOKENS') return 'length'
-  if (typeof reason === 'string' && FILTERED.has(reason)) return 'content_filter'
+  if (isFiltered(reason)) return 'content_filter'
   return calledTool ? 'tool_calls' : 'stop'
 }
 

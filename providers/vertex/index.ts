@@ -1,8 +1,10 @@
 /**
  * The Vertex AI adapter (LiteLLM's `vertex_ai/<model>`): Gemini models through the Gemini translation
  * (providers/gemini, the declared base), Claude models through the Anthropic one (claude.ts), text embeddings
- * through `:predict` (embeddings.ts), all on `{location}-aiplatform.googleapis.com` (url.ts) with an OAuth token
- * made from Google credentials (credentials.ts, token.ts), added in authorize().
+ * through `:predict` (embeddings.ts), image generation through `:predict` (Imagen) or `:generateContent` (Gemini
+ * image models) with the Gemini adapter's translation (providers/gemini/images.ts), all on
+ * `{location}-aiplatform.googleapis.com` (url.ts) with an OAuth token made from Google credentials (credentials.ts,
+ * token.ts), added in authorize().
  *
  * Settings, as LiteLLM reads them (litellm_params first, then the environment):
  * - project: `vertex_project` | `vertex_ai_project` | VERTEXAI_PROJECT, else the credentials' own project_id;
@@ -15,7 +17,7 @@
  */
 import { gatewayError } from '../../core/errors.js'
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../core/openai/types.js'
-import { geminiChat } from '../gemini/index.js'
+import { geminiChat, googleImages, imageMethod } from '../gemini/index.js'
 import type { OperationAdapter, ProviderAdapter, ProviderRequest, Target } from '../types.js'
 import { vertexChat, isClaude } from './chat.js'
 import { vertexClaudeChat, vertexError } from './claude.js'
@@ -63,7 +65,7 @@ export function createVertexAdapter(o: VertexOptions = {}): ProviderAdapter {
 
   return {
     name,
-    operations: new Set(['chat', 'embeddings']),
+    operations: new Set(['chat', 'embeddings', 'images']),
     env: {
       apiBase: ['VERTEXAI_API_BASE'],
       params: {
@@ -76,6 +78,7 @@ export function createVertexAdapter(o: VertexOptions = {}): ProviderAdapter {
       const where = place(target)
       let url: string
       if (op === 'embeddings') url = vertexUrl(where, 'google', target.model, 'predict')
+      else if (op === 'images') url = vertexUrl(where, 'google', target.model, imageMethod(target.model))
       else if (isClaude(target.model)) url = vertexUrl(where, 'anthropic', target.model, stream ? 'streamRawPredict' : 'rawPredict')
       else url = stream ? `${vertexUrl(where, 'google', target.model, 'streamGenerateContent')}?alt=sse` : vertexUrl(where, 'google', target.model, 'generateContent')
       const headers: Record<string, string> = {}
@@ -92,6 +95,7 @@ export function createVertexAdapter(o: VertexOptions = {}): ProviderAdapter {
     },
     chat,
     embeddings: vertexEmbeddings,
+    images: googleImages(name),
     error: (status, body, headers) => vertexError(name, status, body, headers),
   }
 }

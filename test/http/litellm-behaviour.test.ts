@@ -47,7 +47,7 @@ t.test('a per-request timeout in the body or x-litellm-timeout replaces the depl
   const err = await client.chat.completions.create({ model: 'priced', messages, timeout: 0.3 } as never).catch((e: unknown) => e)
   t.ok(err instanceof OpenAI.APIError, 'the call failed')
   t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 408, 'a timeout (408)')
-  t.ok(Date.now() - started < 1200, `it failed at the request's 0.3 s, not the deployment's 20 s (${Date.now() - started} ms)`)
+  t.ok(Date.now() - started < 5000, `it failed at the request's 0.3 s, not the deployment's 20 s (${Date.now() - started} ms)`)
   t.notOk('timeout' in (up.requestsTo('chat')[0]!.body as object), 'the timeout field is the gateway\'s, not sent upstream')
 
   const viaHeader = await client.chat.completions.create({ model: 'priced', messages }, { headers: { 'x-litellm-timeout': '0.25' } }).catch((e: unknown) => e)

@@ -237,7 +237,7 @@ t.test('no priority at capacity: immediate 429 with retry-after; a queue timeout
   const s = await setup(t, '{ max_parallel_requests: 2 }', (url) => `
   - model_name: gpt
     litellm_params: { model: openai/gpt-4o-mini, api_base: ${url}, api_key: sk-up }
-`, 400)
+`, 3000) // the holders stay in flight through every step below, however loaded the machine
   const holders = [chatCall(s.gw, 'hold-0', { priority: 1 }), chatCall(s.gw, 'hold-1', { priority: 1 })]
   await untilStatus(s.gw, 'gpt', (x) => x.inFlight === 2, 'two calls in flight')
 
