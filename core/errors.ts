@@ -203,3 +203,13 @@ export function codeForUpstreamStatus(status: number): ErrorCode {
   if (status >= 500) return 'GW_ERR_UPSTREAM_SERVER'
   return 'GW_ERR_UPSTREAM_BAD_REQUEST'
 }
+
+/** Seconds from an upstream's `retry-after` header (delta-seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfter(h: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(h) ? h[0] : h
+  if (!v) return undefined
+  const s = Number(v)
+  if (Number.isFinite(s)) return Math.max(0, s)
+  const d = Date.parse(v)
+  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
+}

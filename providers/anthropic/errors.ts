@@ -10,7 +10,7 @@
  * Error reference: https://docs.anthropic.com/en/api/errors
  */
 import { STATUS_CODES } from 'node:http'
-import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError, parseRetryAfter } from '../../core/errors.js'
 
 /** Error type -> the HTTP status Anthropic documents for it. */
 const TYPE_STATUS: Readonly<Record<string, number>> = {
@@ -37,14 +37,6 @@ const CONTENT_POLICY = /content filtering policy|content policy/i
 const KEY_SHAPE = /sk-ant-[A-Za-z0-9_-]+/g
 const MAX_MESSAGE = 2_000 // characters, LiteLLM's MAX_EXCEPTION_MESSAGE_LENGTH
 
-function retryAfter(h: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(h) ? h[0] : h
-  if (!v) return undefined
-  const s = Number(v)
-  if (Number.isFinite(s)) return Math.max(0, s)
-  const d = Date.parse(v)
-  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
-}
 
 function clean(message: string): string {
   const m = message.replace(KEY_SHAPE, 'sk-ant-***')
@@ -54,7 +46,7 @@ function clean(message: string): string {
 export function anthropicError(
   provider: string, status: number, body: unknown, headers: Record<string, string | string[] | undefined>,
 ): GatewayError {
-  const opts = { provider, upstreamStatus: status, retryAfter: retryAfter(headers['retry-after']) }
+  const opts = { provider, upstreamStatus: status, retryAfter: parseRetryAfter(headers['retry-after']) }
   const err = body && typeof body === 'object' ? (body as { error?: unknown }).error : undefined
   const e = err && typeof err === 'object' ? (err as { type?: unknown; message?: unknown }) : null
   if (!e || typeof e.message !== 'string') {

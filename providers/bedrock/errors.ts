@@ -7,7 +7,7 @@
  * API reference: https://docs.aws.amazon.com/bedrock/latest/APIReference/CommonErrors.html
  */
 import { STATUS_CODES } from 'node:http'
-import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError, parseRetryAfter } from '../../core/errors.js'
 
 const PROVIDER = 'bedrock'
 
@@ -72,12 +72,7 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
 }
 
 function retryAfter(h: Record<string, string | string[] | undefined>): number | undefined {
-  const v = header(h, 'retry-after')
-  if (!v) return undefined
-  const s = Number(v)
-  if (Number.isFinite(s)) return Math.max(0, s)
-  const d = Date.parse(v)
-  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
+  return parseRetryAfter(header(h, 'retry-after'))
 }
 
 function build(name: string, status: number, message: string, retry: number | undefined): GatewayError {

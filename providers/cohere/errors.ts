@@ -5,7 +5,7 @@
  * JSON (a proxy's HTML page) is never shown, only its status.
  */
 import { STATUS_CODES } from 'node:http'
-import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError, parseRetryAfter } from '../../core/errors.js'
 
 type Headers = Record<string, string | string[] | undefined>
 
@@ -20,15 +20,6 @@ const MAX_TOKENS_TEXT = /max[ _]tokens must/i
 /** A request or reply blocked by Cohere's usage guidelines or its deny-list. */
 const CONTENT_POLICY_TEXT = /blocked (?:input|output|request|prompt)|usage (?:policy|guidelines)|deny-?listed/i
 
-/** Seconds from a `retry-after` header (delta-seconds or an HTTP date); undefined when absent or unreadable. */
-export function retryAfterSeconds(h: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(h) ? h[0] : h
-  if (!v) return undefined
-  const s = Number(v)
-  if (Number.isFinite(s)) return Math.max(0, s)
-  const d = Date.parse(v)
-  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
-}
 
 /** The code for a Cohere status and message. */
 function codeFor(status: number, message: string | null): ErrorCode {
@@ -67,7 +58,7 @@ export function cohereError(provider: string, status: number, body: unknown, hea
   return gatewayError(code, text, {
     provider,
     upstreamStatus: status,
-    retryAfter: retryAfterSeconds(headers['retry-after']),
+    retryAfter: parseRetryAfter(headers['retry-after']),
   })
 }
 

@@ -10,7 +10,7 @@
  * A body that is not Google's JSON (an HTML page from a proxy) is never shown: the message is built from the status.
  */
 import { STATUS_CODES } from 'node:http'
-import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError, parseRetryAfter } from '../../core/errors.js'
 
 type Headers = Record<string, string | string[] | undefined>
 
@@ -55,7 +55,7 @@ export function geminiError(provider: string, status: number, body: unknown, hea
   const e = googleErrorOf(body)
   const rpc = typeof e?.status === 'string' ? e.status : undefined
   const http = status >= 400 ? status : typeof e?.code === 'number' && e.code >= 400 ? e.code : (rpc && RPC_STATUS[rpc]) || 500
-  const retryAfter = retryAfterHeader(headers['retry-after']) ?? retryDelay(e?.details)
+  const retryAfter = parseRetryAfter(headers['retry-after']) ?? retryDelay(e?.details)
   if (!e || typeof e.message !== 'string') {
     const reason = STATUS_CODES[http]
     return gatewayError(codeForUpstreamStatus(http), `${provider} returned HTTP ${http}${reason ? ` ${reason}` : ''}${typeof body === 'string' ? ' (non-JSON body)' : ''}`,
@@ -76,15 +76,6 @@ function hasReason(details: unknown, reason: string): boolean {
   return false
 }
 
-/** `retry-after`: seconds, or an HTTP date. */
-function retryAfterHeader(h: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(h) ? h[0] : h
-  if (!v) return undefined
-  const s = Number(v)
-  if (Number.isFinite(s)) return Math.max(0, s)
-  const d = Date.parse(v)
-  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
-}
 
 /** google.rpc.RetryInfo `retryDelay` ("17s", "0.5s") -> whole seconds, rounded up. */
 function retryDelay(details: unknown): number | undefined {

@@ -14,7 +14,9 @@
  * https://platform.openai.com/docs/api-reference/audio, https://platform.openai.com/docs/api-reference/moderations
  */
 import { STATUS_CODES } from 'node:http'
-import { codeForUpstreamStatus, gatewayError, type ErrorCode, type GatewayError } from '../../core/errors.js'
+import { codeForUpstreamStatus, gatewayError, parseRetryAfter, type ErrorCode, type GatewayError } from '../../core/errors.js'
+
+export { parseRetryAfter }
 import type {
   ChatChunk, ChatCompletion, EmbeddingResponse, ImagesResponse, ModerationResponse, SpeechRequest, TextCompletion,
   TranscriptionRequest, TranscriptionResponse, Usage,
@@ -56,14 +58,6 @@ function modelRule(): ParamRule<Record<string, unknown>> {
   return { to: 'model', map: (_v, _r, t) => t.model, default: (_r: unknown, t: Target) => t.model }
 }
 
-export function parseRetryAfter(h: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(h) ? h[0] : h
-  if (!v) return undefined
-  const s = Number(v)
-  if (Number.isFinite(s)) return Math.max(0, s)
-  const d = Date.parse(v)
-  return Number.isNaN(d) ? undefined : Math.max(0, Math.ceil((d - Date.now()) / 1000))
-}
 
 /**
  * Map an OpenAI-shaped error body ({error:{message,type,code,param}}) and status to a GatewayError. A body that is

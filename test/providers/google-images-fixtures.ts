@@ -9,47 +9,10 @@
  *   what one 1024px gemini-2.5-flash-image image costs, https://ai.google.dev/gemini-api/docs/image-generation).
  * The images are real PNGs made here (one pixel of a given colour), so a test can compare bytes end to end.
  */
-import { deflateSync } from 'node:zlib'
+import { png } from '../helpers/png.js'
 import { recording, REC } from './google-fixtures.js'
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    table[n] = c >>> 0
-  }
-  return table
-})()
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(data.length)
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data])
-  const crc = Buffer.alloc(4)
-  crc.writeUInt32BE(crc32(body))
-  return Buffer.concat([len, body, crc])
-}
-
-/** A valid one-pixel RGB PNG of the given colour. */
-export function png(r: number, g: number, b: number): Buffer {
-  const ihdr = Buffer.alloc(13)
-  ihdr.writeUInt32BE(1, 0) // width
-  ihdr.writeUInt32BE(1, 4) // height
-  ihdr[8] = 8 // bit depth
-  ihdr[9] = 2 // colour type: RGB
-  const scanline = Buffer.from([0, r, g, b]) // filter byte 0, then the pixel
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(scanline)), chunk('IEND', Buffer.alloc(0)),
-  ])
-}
+export { png }
 
 export const RED = png(255, 0, 0)
 export const BLUE = png(0, 0, 255)
