@@ -127,6 +127,35 @@ function embeddingBody(fromPath: boolean): RouteBody {
   }
 }
 
+function imagesBody(fromPath: boolean): RouteBody {
+  return {
+    fields: {
+      model: field('string', 'dall-e-3', { required: !fromPath, strict: !fromPath }),
+      prompt: field('string', 'a lighthouse', req),
+      n: field('integer|null', 1),
+      size: field('string|null', '1024x1024'),
+      response_format: field('string|null', 'b64_json'),
+    },
+  }
+}
+
+function speechBody(fromPath: boolean): RouteBody {
+  return {
+    fields: {
+      model: field('string', 'tts-1', { required: !fromPath, strict: !fromPath }),
+      input: field('string', 'Hello there', req),
+      voice: field('string|object', 'alloy', req), // a custom voice is {id}
+      response_format: field('string|null', 'mp3'),
+      speed: field('number|null', 1),
+    },
+  }
+}
+
+/** The model is optional: moderations default to omni-moderation-latest. */
+const moderationsBody: RouteBody = {
+  fields: { model: field('string', 'omni-moderation-latest', { strict: false }), input: field('string|array', 'some text', req) },
+}
+
 const budgetFields = {
   max_budget: field('number|null', 5),
   budget_duration: field('string|null', '1d'),
@@ -156,6 +185,14 @@ export const ROUTE_BODIES: Record<string, RouteBody> = {
   '/embeddings': embeddingBody(false),
   '/openai/deployments/:model/embeddings': embeddingBody(true),
   '/engines/:model/embeddings': embeddingBody(true),
+  '/v1/images/generations': imagesBody(false),
+  '/images/generations': imagesBody(false),
+  '/openai/deployments/:model/images/generations': imagesBody(true),
+  '/v1/audio/speech': speechBody(false),
+  '/audio/speech': speechBody(false),
+  '/openai/deployments/:model/audio/speech': speechBody(true),
+  '/v1/moderations': moderationsBody,
+  '/moderations': moderationsBody,
 
   '/key/generate': {
     fields: {

@@ -27,8 +27,11 @@ const REQUEST_TIMEOUT_S = 2
 const CONCURRENCY = 6
 /** server.body_limit here, bytes (general_settings.max_request_size_mb: 8): above fuzz-gen's 5 MB huge strings. */
 const BODY_LIMIT = 8 * 1024 * 1024
-/** POST routes that take something other than a JSON body (none yet): named here so the table check skips them. */
-const NOT_JSON: ReadonlySet<string> = new Set([])
+/**
+ * POST routes that take something other than a JSON body (transcriptions: multipart uploads, fuzzed by
+ * test/http/audio.test.ts): named here so the table check skips them.
+ */
+const NOT_JSON: ReadonlySet<string> = new Set(['/v1/audio/transcriptions', '/audio/transcriptions', '/openai/deployments/:model/audio/transcriptions'])
 /** Query parameters each GET route reads (the rest get generic names); unknown params must be harmless too. */
 const QUERY_PARAMS: Record<string, string[]> = {
   '/key/info': ['key'], '/key/list': ['page', 'size', 'return_full_object', 'key_hash', 'team_id'],
@@ -73,7 +76,8 @@ model_list:
   - model_name: mock-embedding
     litellm_params: { model: mock/mock-embedding }
     model_info: { mode: embedding }
-${openai('gpt-4o-mini')}${openai('gpt-3.5-turbo-instruct', 'completion')}${openai('text-embedding-3-small', 'embedding')}`)
+${openai('gpt-4o-mini')}${openai('gpt-3.5-turbo-instruct', 'completion')}${openai('text-embedding-3-small', 'embedding')}\
+${openai('dall-e-3', 'image_generation')}${openai('tts-1', 'audio_speech')}${openai('omni-moderation-latest', 'moderation')}`)
 
 const port = await freePort()
 const proc = spawnProc(t, process.execPath, [CLI, '--config', configPath, '--port', String(port), '--host', '127.0.0.1'], { SWITCHYARD_DATA_DIR: dir })
@@ -138,6 +142,8 @@ function verdict(r: Reply, expect: Expect, statuses?: readonly number[]): string
   if (expect === 'client-error' && r.status < 400) return `status ${r.status}, expected a 4xx`
   if (statuses && !statuses.includes(r.status)) return `status ${r.status}, expected ${statuses.join('/')}`
   if (r.text === '') return `status ${r.status} with an empty body`
+  // A speech reply is the audio itself.
+  if (r.status < 300 && String(r.headers['content-type'] ?? '').startsWith('audio/')) return null
   let body: any
   try {
     body = JSON.parse(r.text)
