@@ -14,8 +14,10 @@
  *
  * Media operations: a transcription goes up as multipart/form-data (the op adapter's `encoding`), and a reply the
  * op adapter reads as bytes (`reply`: speech audio, a transcription as text) comes back as a `binary` result that
- * streams to the client as it arrives; its first chunk is read inside the attempt, as a stream's first event is. When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body
- * ends or is destroyed) and a warning says when the cap is reached, since undici queues past it without a word.
+ * streams to the client as it arrives; its first chunk is read inside the attempt, as a stream's first event is.
+ *
+ * When the Agent's per-origin socket cap is set, calls in flight per origin are counted (until the body ends or is
+ * destroyed) and a warning says when the cap is reached, since undici queues past it without a word.
  */
 import type { Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
