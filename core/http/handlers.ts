@@ -9,7 +9,7 @@ import type { EmbeddingResponse, Operation } from '../openai/types.js'
 import type { AttemptHandler } from '../pipeline.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import type { GatewayContext } from './respond.js'
-import { writeBinary, writeSse } from './respond.js'
+import { outputChars, writeBinary, writeSse } from './respond.js'
 import { embeddingsAsBase64 } from '../openai/shape.js'
 import { generatesText } from '../openai/operations.js'
 import { readJsonBody } from './body.js'
@@ -196,7 +196,9 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     state.usage = result.usage
     // A provider that counts no tokens (an Ollama without eval counts, a host that leaves usage out): the reply's
     // output is counted as a stream's would be, and priceCall estimates the usage from it and the prompt.
-    if (result.usage === null && !(result instanceof RawJson && !result.read)) state.outputChars += replyChars(op, result.body)
+    if (result.usage === null && (op === 'chat' || op === 'completions') && !(result instanceof RawJson && !result.read)) {
+      state.outputChars += outputChars(result.body as { choices?: unknown })
+    }
     // An unread pass-through reply is not parsed for its price (b64 images are megabytes): the request says enough.
     priceCall(state, served, op, pricing, result instanceof RawJson && !result.read ? null : result.body)
     if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
@@ -231,27 +233,6 @@ function priceCall(state: GatewayContext['state'], target: Target, op: Operation
   if (c.source === '') return
   state.costUsd = c.usd
   state.costSource = estimated ? 'estimated' : c.source
-}
-
-/** Output characters of a chat or text completion (content, reasoning, tool arguments, text); 0 for other replies. */
-function replyChars(op: Operation, body: unknown): number {
-  if (op !== 'chat' && op !== 'completions') return 0
-  const choices = (body as { choices?: unknown }).choices
-  if (!Array.isArray(choices)) return 0
-  let n = 0
-  for (const c of choices as Array<{ text?: unknown; message?: { content?: unknown; reasoning_content?: unknown; tool_calls?: unknown } }>) {
-    if (typeof c?.text === 'string') n += c.text.length
-    const m = c?.message
-    if (!m) continue
-    if (typeof m.content === 'string') n += m.content.length
-    if (typeof m.reasoning_content === 'string') n += m.reasoning_content.length
-    if (Array.isArray(m.tool_calls)) {
-      for (const t of m.tool_calls as Array<{ function?: { arguments?: unknown } }>) {
-        if (typeof t?.function?.arguments === 'string') n += t.function.arguments.length
-      }
-    }
-  }
-  return n
 }
 
 interface DeploymentHeaders {

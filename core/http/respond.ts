@@ -40,25 +40,31 @@ interface StreamChunk {
   choices?: unknown[]
 }
 
-interface ChoiceDelta {
-  delta?: { content?: unknown; reasoning_content?: unknown; tool_calls?: Array<{ function?: { arguments?: unknown } }> }
+interface OutputPart { content?: unknown; reasoning_content?: unknown; tool_calls?: Array<{ function?: { arguments?: unknown } } | null> }
+interface Choice {
+  delta?: OutputPart
+  message?: OutputPart
   text?: unknown
 }
 
-/** Characters of output in one chunk (content, reasoning, tool arguments, legacy text): prices a stream cut short. */
-function outputChars(chunk: StreamChunk): number {
-  const choices = chunk.choices as ChoiceDelta[] | undefined
-  if (!choices) return 0
+/**
+ * Characters of output (content, reasoning, tool arguments, legacy text) in a stream chunk's deltas or a reply's
+ * messages: prices a stream cut short, or a reply that came without usage.
+ */
+export function outputChars(chunk: { choices?: unknown }): number {
+  const choices = chunk.choices as Array<Choice | null> | undefined
+  if (!Array.isArray(choices)) return 0
   let n = 0
   for (let i = 0; i < choices.length; i++) {
-    const c = choices[i]!
-    const d = c.delta
+    const c = choices[i]
+    if (!c) continue
+    const d = c.delta ?? c.message
     if (d) {
       if (typeof d.content === 'string') n += d.content.length
       if (typeof d.reasoning_content === 'string') n += d.reasoning_content.length
       const calls = d.tool_calls
-      if (calls) for (let j = 0; j < calls.length; j++) {
-        const a = calls[j]!.function?.arguments
+      if (Array.isArray(calls)) for (let j = 0; j < calls.length; j++) {
+        const a = calls[j]?.function?.arguments
         if (typeof a === 'string') n += a.length
       }
     } else if (typeof c.text === 'string') n += c.text.length
