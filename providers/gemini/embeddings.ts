@@ -6,7 +6,7 @@
  */
 import { gatewayError } from '../../core/errors.js'
 import type { EmbeddingRequest, EmbeddingResponse } from '../../core/openai/types.js'
-import { estimateTextsTokens } from '../../core/pricing/tokens.js'
+import { promptTokensEstimate } from '../../core/pricing/budget.js'
 import type { OperationAdapter, ResponseMeta } from '../types.js'
 import { GEMINI_POLICY } from './params.js'
 
@@ -57,13 +57,7 @@ export const geminiEmbeddings: OperationAdapter<EmbeddingRequest, EmbeddingRespo
   },
 }
 
-/** batchEmbedContents reports no token counts: the input (`meta.request`) is estimated, UTF-8 bytes / 4 as budgets estimate. */
+/** batchEmbedContents reports no token counts: the input (`meta.request`) is estimated as budgets estimate it. */
 function estimatedTokens(meta: ResponseMeta): number {
-  const req = meta.request as { input?: unknown } | undefined
-  if (!req) return 0
-  try {
-    return estimateTextsTokens(inputTexts(req.input))
-  } catch {
-    return 0
-  }
+  return meta.request ? promptTokensEstimate('embeddings', meta.request) : 0
 }

@@ -6,7 +6,7 @@ import { gatewayError } from '../../core/errors.js'
 import type { EmbeddingRequest, EmbeddingResponse } from '../../core/openai/types.js'
 import type { OperationAdapter, ParamMap, ResponseMeta, Target } from '../types.js'
 import { applyDeployment } from './chat.js'
-import { estimateTextsTokens } from '../../core/pricing/tokens.js'
+import { promptTokensEstimate } from '../../core/pricing/budget.js'
 
 /** Ollama embeds text only: OpenAI's token-id inputs (number arrays) have no Ollama form. */
 function textInput(value: unknown): unknown {
@@ -34,19 +34,13 @@ function response(provider: string, body: unknown, meta: ResponseMeta): Embeddin
   }
   // Ollama counts every embed call's input; for a server that does not, the input is estimated (UTF-8 bytes / 4, as
   // budgets estimate), so a deployment with a price is not served for free.
-  const tokens = typeof r.prompt_eval_count === 'number' ? r.prompt_eval_count : estimatedInput(meta.request?.input)
+  const tokens = typeof r.prompt_eval_count === 'number' ? r.prompt_eval_count : (meta.request ? promptTokensEstimate('embeddings', meta.request) : 0)
   return {
     object: 'list',
     data: r.embeddings.map((embedding: number[], index: number) => ({ object: 'embedding' as const, index, embedding })),
     model: meta.target.model,
     usage: { prompt_tokens: tokens, total_tokens: tokens },
   }
-}
-
-function estimatedInput(input: unknown): number {
-  if (typeof input === 'string') return estimateTextsTokens([input])
-  if (Array.isArray(input) && input.every((v) => typeof v === 'string')) return estimateTextsTokens(input as string[])
-  return 0
 }
 
 export function ollamaEmbeddings(provider: string): OperationAdapter<EmbeddingRequest, EmbeddingResponse> {
