@@ -5,6 +5,8 @@
  * an entry ending in `*` (`openai/*`) matches by prefix.
  */
 
+import type { Principal } from './state.js'
+
 const ANY_MODEL: ReadonlySet<string> = new Set(['*', 'all-proxy-models', 'all-team-models'])
 
 /** Whether `model` is allowed by one allow-list (a key's or a team's). */
@@ -15,6 +17,23 @@ export function modelAllowed(list: readonly string[] | null | undefined, model: 
     if (m.length > 1 && m.charCodeAt(m.length - 1) === 42 /* '*' */ && model.startsWith(m.slice(0, -1))) return true
   }
   return false
+}
+
+/**
+ * Whether a caller may use model `id`: its key's allow-list (`all-team-models`: the team's decides) and its team's.
+ * An alias (model_group_alias) is allowed to whoever may call its group. null principal: no auth plugin, anything goes.
+ */
+export function mayUseModel(p: Principal | null, id: string, aliasOf: (name: string) => string | undefined): boolean {
+  if (!p) return true
+  const keyList = p.key ? (p.key.models.includes('all-team-models') ? null : p.key.models) : p.models
+  const teamList = p.team?.models
+  if (!keyList?.length && !teamList?.length) return true
+  const allowed = (list: readonly string[] | null | undefined) => {
+    if (modelAllowed(list, id)) return true
+    const group = aliasOf(id)
+    return group !== undefined && modelAllowed(list, group)
+  }
+  return allowed(keyList) && allowed(teamList)
 }
 
 /**

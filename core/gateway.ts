@@ -20,6 +20,8 @@ import type { GatewayState } from './state.js'
 import { createAgent } from './upstream/agent.js'
 import { createDispatch } from './upstream/dispatch.js'
 import { coreRoutes, recordAttempts } from './http/handlers.js'
+import { messagesRoutes } from './http/messages.js'
+import { responsesRoutes } from './http/responses.js'
 import { createHttpApp, type InFlight } from './http/server.js'
 import { installClientErrorHandler } from './http/client-error.js'
 import { packageVersion } from './package.js'
@@ -129,6 +131,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     container, dispatch, version, isDraining: () => inFlight.draining, routes: () => routes, litellmHeaders: config.server.litellm_headers,
   }
   for (const r of coreRoutes(cradle, attempt, coreDeps)) registrar.add(r)
+  for (const r of messagesRoutes(cradle, attempt, coreDeps)) registrar.add(r)
+  for (const r of responsesRoutes(cradle, attempt, coreDeps)) registrar.add(r)
   for (const { plugin, options } of loaded) plugin.routes?.(registrar, cradle, options)
   const app = createHttpApp({
     container, logger, middleware, middlewareNames, routes, bodyLimit: config.server.body_limit, inFlight, corsOrigins: config.server.cors_origins,

@@ -63,6 +63,24 @@ export interface Outcome {
   usage: Usage | null
 }
 
+/**
+ * The wire format the client speaks on a model route: 'openai' (Chat Completions and the other OpenAI operations),
+ * 'anthropic' (/v1/messages) or 'responses' (/v1/responses). The request chain always sees the OpenAI form in
+ * `body`; the format decides how the reply and errors are written.
+ */
+export type ClientFormat = 'openai' | 'anthropic' | 'responses'
+
+/**
+ * The client's own request, for a deployment that serves its format natively (an Anthropic deployment answering
+ * /v1/messages without a round trip through the chat form).
+ */
+export interface NativeRequest {
+  format: 'anthropic'
+  body: Record<string, unknown>
+  /** Client headers the native call forwards (anthropic-beta), lower-case names. */
+  headers: Record<string, string>
+}
+
 /** The kind of request: an upstream operation, or a gateway route ('models', 'management', ...). */
 export type RequestKind = Operation | 'models' | 'management' | 'other'
 
@@ -131,6 +149,10 @@ export interface CoreState {
    * reads `result.body`). The SDK never sets it: its callers get objects.
    */
   passthrough: boolean
+  /** The client's wire format (errors on the route are written in it). */
+  format: ClientFormat
+  /** The client's body in its own format, when a deployment may serve it natively; null otherwise. */
+  native: NativeRequest | null
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
   /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
@@ -183,6 +205,8 @@ export function createState(
     chainNames: null,
     upstreamMs: 0,
     passthrough: false,
+    format: 'openai',
+    native: null,
     signal,
     done,
     get scope() {

@@ -252,6 +252,19 @@ export interface DailySpendQuery {
   end_date?: string
 }
 
+/** One stored Responses API response and the conversation it answered. */
+export interface StoredResponse {
+  /** 'resp_...' */
+  id: string
+  /** The virtual key's hash that created it; null for the master key or an open gateway (readable by admins). */
+  owner: string | null
+  created_at: string
+  /** The Response object as the client got it. */
+  response: Record<string, unknown>
+  /** The conversation's input items up to this turn (earlier turns' input and output, then this turn's input). */
+  input: Array<Record<string, unknown>>
+}
+
 export interface Store {
   /** 'sqlite' | 'postgres' | ... */
   readonly kind: string
@@ -287,6 +300,13 @@ export interface Store {
   ): Promise<boolean>
   /** Records whose budget_reset_at is at or before `now` (ISO), for the reset sweep. */
   dueForReset(now: string): Promise<Array<{ kind: 'key' | 'team' | 'user' | 'end_user' | 'budget'; id: string; budget_reset_at: string; budget_duration: string }>>
+  /**
+   * Responses API responses kept for `previous_response_id` and GET /v1/responses/{id} (core/http/responses.ts).
+   * Optional: without them the gateway keeps responses in memory only.
+   */
+  putResponse?(record: StoredResponse): Promise<void>
+  getResponse?(id: string): Promise<StoredResponse | null>
+  deleteResponse?(id: string): Promise<boolean>
   /** Cheap liveness check (SELECT 1). */
   ping(): Promise<void>
   close(): Promise<void>

@@ -153,6 +153,22 @@ export interface ProviderRequest {
   headers: Record<string, string>
 }
 
+/**
+ * A client format the provider speaks itself (the Anthropic adapter, for /v1/messages): the client's body goes up
+ * with only the model (and the deployment's defaults) set, and the reply comes back as the provider sent it, so
+ * nothing the chat form cannot carry (server tools, citations, cache control, thinking signatures) is lost.
+ */
+export interface NativeFormat {
+  /** URL and headers (before authorize()) of a native call: `messages`, or `count_tokens` for token counting. */
+  request(target: Target, stream: boolean, clientHeaders: Readonly<Record<string, string>>, action: 'messages' | 'count_tokens'): ProviderRequest
+  /** The body to send: the client's, with the deployment's model and defaults. Must not change `client`. */
+  body(client: Readonly<Record<string, unknown>>, target: Target, stream: boolean): Record<string, unknown>
+  /** A JSON reply's usage in the chat form the gateway prices and counts; null when it reports none. */
+  usage(reply: unknown): Usage | null
+  /** A stream's `error` event (its parsed data), mapped as an HTTP error of its type would be. */
+  eventError(data: unknown): GatewayError
+}
+
 export interface ProviderCall {
   op: Operation
   target: Target
@@ -197,6 +213,8 @@ export interface ProviderAdapter {
   speech?: OperationAdapter<SpeechRequest, SpeechAudio>
   /** `/v1/moderations`. The reply's `results` list is required. */
   moderations?: OperationAdapter<ModerationRequest, ModerationResponse>
+  /** Client formats served natively (state.native): no translation through the chat form. */
+  native?: { anthropic?: NativeFormat } | undefined
   /** Map a non-2xx upstream response to a GatewayError. Never throws the raw upstream body at the client. */
   error(status: number, body: unknown, headers: Record<string, string | string[] | undefined>): GatewayError
   /**
@@ -217,6 +235,10 @@ export type ProviderResult =
   | { kind: 'passthrough'; events: AsyncIterable<PassEvent> }
   /** Bytes for the client as they arrive: speech audio, a transcription in text, srt or vtt. */
   | { kind: 'binary'; contentType: string; chunks: AsyncIterable<Uint8Array> }
+  /** A native reply in the client's own format (state.native): the JSON body, with its usage in the chat form. */
+  | { kind: 'native'; format: 'anthropic'; body: Record<string, unknown>; usage: Usage | null }
+  /** A native stream: the provider's events as sent (an `error` event before any content is thrown instead). */
+  | { kind: 'native-stream'; format: 'anthropic'; events: AsyncIterable<SseEvent> }
 
 /**
  * One event of a pass-through stream (only when the request allowed it: `state.passthrough`, HTTP callers):

@@ -16,27 +16,30 @@ import { readJsonBody } from './body.js'
 import { readFormBody } from './multipart.js'
 import { RawJson } from '../upstream/passthrough.js'
 import { validateRequest } from './validate.js'
-import type { RouteDef } from './routes.js'
-import type { ProviderAdapter, Target } from '../../providers/types.js'
+import type { RouteDef, RouteFormat } from './routes.js'
+import type { ProviderAdapter, ProviderResult, Target } from '../../providers/types.js'
 import type { Logger } from '../logger.js'
 import { formatCost } from '../cost.js'
 import type { Pricing } from '../pricing/index.js'
 import { promptTokensEstimate } from '../pricing/budget.js'
 import { infoRoutes, type InfoDeps } from './info.js'
 import { withRequestTimeouts, type RequestTimeouts } from '../models.js'
-import { modelAllowed } from '../access.js'
+import { mayUseModel } from '../access.js'
 import type { Principal } from '../state.js'
 import type { ModelTable } from '../models.js'
 
 /** Reads and validates the body of a model operation before the request chain runs. */
-export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false): GatewayMiddleware {
+export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining: () => boolean = () => false, format?: RouteFormat): GatewayMiddleware {
   return async function prepareRequest(ctx: GatewayContext, next) {
+    // Set first: every error from here on is written in the client's format.
+    if (format) ctx.state.format = format.name
     // Draining: the listener stays up for probes and in-flight work, but no new model call starts.
     if (isDraining()) {
       throw gatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance.', { headers: { connection: 'close' } })
     }
     // An audio upload is a form; every other operation takes JSON.
-    const body = op === 'transcription' ? await readFormBody(ctx.req, bodyLimit) : await readJsonBody(ctx.req, bodyLimit, false)
+    let body = op === 'transcription' ? await readFormBody(ctx.req, bodyLimit) : await readJsonBody(ctx.req, bodyLimit, false)
+    if (format) body = await format.toOpenAI(ctx, body)
     // In a form, LiteLLM's `metadata` (tags, trace ids for logs and spend rows) arrives as JSON text.
     if (typeof body.metadata === 'string') body.metadata = jsonObject(body.metadata) ?? body.metadata
     // Azure-style paths carry the deployment in the URL: /openai/deployments/{model}/chat/completions
@@ -58,7 +61,8 @@ export function prepareModelRequest(op: Operation, bodyLimit: number, isDraining
     // Only chat and completions stream here; embeddings ignore a stray `stream: true` as OpenAI does, and the
     // media operations refuse it in validateRequest.
     state.stream = generatesText(op) && body.stream === true
-    state.passthrough = true
+    // Another format's handler reads the reply as objects, to translate it.
+    state.passthrough = !format
     if (body.priority !== undefined) state.priority = body.priority as number
     const retries = body.num_retries ?? ctx.req.headers['x-litellm-num-retries']
     if (retries !== undefined) state.numRetries = nonNegativeInt(retries, 'num_retries')
@@ -131,7 +135,18 @@ export interface TerminalDeps {
 
 const OP_SUFFIX = /\/(?:chat\/completions|completions|embeddings|images\/generations|audio\/transcriptions|audio\/speech|moderations)$/
 
-export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
+/** The model call a route's terminal makes, whatever the wire format it writes (handlers here, formats.ts). */
+export interface ModelCaller {
+  /**
+   * Resolve the deployments (a router's choice, else all of the model's), apply the request's own timeouts and run
+   * the attempt chain; LiteLLM's call headers are set either way. Returns the result and the deployment that served it.
+   */
+  call(ctx: GatewayContext): Promise<{ result: ProviderResult; served: Target }>
+  /** Price the call into state.costUsd (`reply`: the parsed OpenAI-form reply, null when none was read) and set the cost header. */
+  price(ctx: GatewayContext, served: Target, reply: unknown): void
+}
+
+export function modelCaller(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): ModelCaller {
   const { models, providers, pricing } = cradle
   // Per deployment, the header values that do not change between calls: computed once, kept with the Target.
   const cached = new WeakMap<Target, DeploymentHeaders>()
@@ -164,33 +179,50 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
     res.setHeader('x-litellm-timeout', state.stream ? h.streamTimeout : h.timeout)
     if (h.base) res.setHeader('x-litellm-model-api-base', h.base)
   }
+  return {
+    async call(ctx) {
+      const state = ctx.state
+      if (state.targets.length === 0) state.targets = models.resolve(state.model)
+      state.requestTimeouts = requestTimeouts(ctx)
+      state.targets = withRequestTimeouts(state.targets, state.requestTimeouts)
+      const target = state.targets[0]
+      if (!target) throw gatewayError('GW_ERR_NO_DEPLOYMENT', `No deployment available for model ${state.model}`)
+      let result
+      try {
+        result = await attempt({ op, target, request: state.body!, stream: state.stream, state, number: 0 })
+      } catch (err) {
+        callHeaders(ctx, lastTried(state) ?? target)
+        throw err
+      }
+      const served = state.target ?? target
+      callHeaders(ctx, served)
+      return { result, served }
+    },
+    price(ctx, served, reply) {
+      priceCall(ctx.state, served, op, pricing, reply)
+      if (deps.litellmHeaders && !ctx.res.headersSent) ctx.res.setHeader('x-litellm-response-cost', formatCost(ctx.state.costUsd))
+    },
+  }
+}
+
+export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHandler, deps: TerminalDeps): GatewayMiddleware {
+  const caller = modelCaller(op, cradle, attempt, deps)
   return async function callModel(ctx: GatewayContext) {
     const state = ctx.state
-    if (state.targets.length === 0) state.targets = models.resolve(state.model)
-    state.requestTimeouts = requestTimeouts(ctx)
-    state.targets = withRequestTimeouts(state.targets, state.requestTimeouts)
-    const target = state.targets[0]
-    if (!target) throw gatewayError('GW_ERR_NO_DEPLOYMENT', `No deployment available for model ${state.model}`)
-    let result
-    try {
-      result = await attempt({ op, target, request: state.body!, stream: state.stream, state, number: 0 })
-    } catch (err) {
-      callHeaders(ctx, lastTried(state) ?? target)
-      throw err
-    }
-    const served = state.target ?? target
-    callHeaders(ctx, served)
+    const { result, served } = await caller.call(ctx)
     if (result.kind === 'binary') {
       // Audio (or a transcript as text): its price is known before the bytes (characters, the upload's seconds).
-      priceCall(state, served, op, pricing, null)
-      if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
+      caller.price(ctx, served, null)
       await writeBinary(ctx, result)
       return
+    }
+    if (result.kind === 'native' || result.kind === 'native-stream') {
+      throw gatewayError('GW_ERR_INTERNAL', 'a native reply reached an OpenAI-format route')
     }
     if (result.kind !== 'json') {
       const opts = state.body!.stream_options as { include_usage?: boolean } | null | undefined
       await writeSse(ctx, result, opts?.include_usage === true)
-      priceCall(state, served, op, pricing, null)
+      caller.price(ctx, served, null)
       return
     }
     state.usage = result.usage
@@ -200,8 +232,7 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
       state.outputChars += outputChars(result.body as { choices?: unknown })
     }
     // An unread pass-through reply is not parsed for its price (b64 images are megabytes): the request says enough.
-    priceCall(state, served, op, pricing, result instanceof RawJson && !result.read ? null : result.body)
-    if (deps.litellmHeaders) ctx.res.setHeader('x-litellm-response-cost', formatCost(state.costUsd))
+    caller.price(ctx, served, result instanceof RawJson && !result.read ? null : result.body)
     // A pass-through reply nobody read goes out as the upstream's own text (checked in core/upstream/passthrough.ts).
     if (result instanceof RawJson && !result.read) {
       ctx.type = 'application/json'
@@ -328,17 +359,7 @@ export const OPERATION_PATHS: Record<Operation, string[]> = {
 
 /** The models a caller may use: its key's allow-list and its team's (core/access.ts). */
 function visibleModels<M extends { id: string }>(p: Principal | null, all: M[], aliasOf: (name: string) => string | undefined): M[] {
-  if (!p) return all
-  const keyList = p.key ? (p.key.models.includes('all-team-models') ? null : p.key.models) : p.models
-  const teamList = p.team?.models
-  if (!keyList?.length && !teamList?.length) return all
-  // An alias is visible to whoever may call its group (as plugins/auth lets them call it).
-  const allowed = (list: readonly string[] | null | undefined, id: string) => {
-    if (modelAllowed(list, id)) return true
-    const group = aliasOf(id)
-    return group !== undefined && modelAllowed(list, group)
-  }
-  return all.filter((m) => allowed(keyList, m.id) && allowed(teamList, m.id))
+  return all.filter((m) => mayUseModel(p, m.id, aliasOf))
 }
 
 export interface CoreRouteDeps extends InfoDeps, TerminalDeps {}

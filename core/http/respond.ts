@@ -7,7 +7,7 @@
  */
 import type { ParameterizedContext } from 'koa'
 import type { ServerResponse } from 'node:http'
-import { asGatewayError, toErrorBody } from '../errors.js'
+import { asGatewayError, toErrorBody, type GatewayError } from '../errors.js'
 import { sseData, SSE_DONE } from '../sse.js'
 import { chunkForClient } from '../openai/shape.js'
 import type { GatewayState } from '../state.js'
@@ -78,13 +78,33 @@ export function outputChars(chunk: { choices?: unknown }): number {
  * (`stream_options.include_usage`). Resolves when the stream is over, however it ended.
  */
 export async function writeSse(ctx: GatewayContext, result: StreamResult, includeUsage: boolean): Promise<void> {
+  const state = ctx.state
+  if (result.kind === 'passthrough') {
+    await writeEvents(ctx, result.events, (ev) => passText(state, ev, includeUsage), sseDone, sseError)
+  } else {
+    await writeEvents(ctx, result.chunks as AsyncIterable<StreamChunk>, (c) => chunkText(state, c, includeUsage), sseDone, sseError)
+  }
+}
+
+const sseDone = (): string => SSE_DONE
+const sseError = (e: GatewayError): string => sseData(toErrorBody(e))
+
+/**
+ * Write a stream as SSE: each item's text from `encode` (null: nothing to send), then `end()`'s text once the
+ * items are over; a failure is recorded in state.error and written as `fail(e)`'s text, and the response ends.
+ * Backpressure: a slow client slows the upstream read. Resolves when the stream is over, however it ended. The
+ * OpenAI writer above and the other formats' (core/http/formats) share it.
+ */
+export async function writeEvents<T>(
+  ctx: GatewayContext, items: AsyncIterable<T>, encode: (item: T) => string | null,
+  end: () => string | Promise<string>, fail: (e: GatewayError) => string,
+): Promise<void> {
   const res = ctx.res
   const state = ctx.state
   ctx.respond = false
   ctx.status = 200
   res.writeHead(200, SSE_HEADERS)
-  const pass = result.kind === 'passthrough'
-  const it = (pass ? result.events : result.chunks)[Symbol.asyncIterator]() as AsyncIterator<PassEvent | StreamChunk>
+  const it = items[Symbol.asyncIterator]()
   // Chunks translated from one upstream read arrive within one tick: cork the socket for that tick so they leave in
   // one write instead of one syscall each.
   let corked = false
@@ -100,8 +120,8 @@ export async function writeSse(ctx: GatewayContext, result: StreamResult, includ
         finished = true
         break
       }
-      const text = pass ? passText(state, step.value as PassEvent, includeUsage) : chunkText(state, step.value as StreamChunk, includeUsage)
-      if (text === null) continue
+      const text = encode(step.value)
+      if (text === null || text === '') continue
       // Ended elsewhere (a shutdown deadline wrote its error event) or gone: stop reading upstream.
       if (res.writableEnded || res.destroyed) break
       if (!corked) {
@@ -111,12 +131,13 @@ export async function writeSse(ctx: GatewayContext, result: StreamResult, includ
       }
       if (!res.write(text)) await drained(res)
     }
-    if (!res.writableEnded && !res.destroyed) res.end(SSE_DONE)
+    // (A break above means the response is over already.)
+    if (!res.writableEnded && !res.destroyed) res.end(await end())
   } catch (err) {
     finished = true
     const e = asGatewayError(err)
     state.error ??= e
-    if (!res.writableEnded && !res.destroyed) res.end(sseData(toErrorBody(e)))
+    if (!res.writableEnded && !res.destroyed) res.end(fail(e))
   } finally {
     if (!finished && it.return) await it.return().catch(() => undefined)
   }

@@ -3,7 +3,19 @@
  * runs behind the same entry middleware (request id, scope, errors) and, unless public, the whole request chain.
  */
 import type { GatewayMiddleware } from '../plugin.js'
-import type { RequestKind } from '../state.js'
+import type { ClientFormat, RequestKind } from '../state.js'
+import type { GatewayContext } from './respond.js'
+
+/**
+ * A model route whose clients speak another format (/v1/messages, /v1/responses). Its body is turned into the
+ * OpenAI form before the request chain, so every plugin (budgets, rate limits, routing) reads the one form; the
+ * route's handler writes the reply in the client's format, and errors are written in it (core/http/server.ts).
+ */
+export interface RouteFormat {
+  name: Exclude<ClientFormat, 'openai'>
+  /** The client's body -> the OpenAI request the chain runs (validated as one afterwards). May throw a GatewayError. */
+  toOpenAI(ctx: GatewayContext, body: Record<string, unknown>): Record<string, unknown> | Promise<Record<string, unknown>>
+}
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -17,6 +29,8 @@ export interface RouteDef {
   handler: GatewayMiddleware
   /** Read the body as JSON into ctx.state.body before the chain (bounded by server.body_limit). */
   body?: boolean
+  /** The client format of a model route (body: true) that does not speak OpenAI's. */
+  format?: RouteFormat
   /** Skip the request chain: health checks, static assets. */
   public?: boolean
 }

@@ -8,6 +8,7 @@ import compose from 'koa-compose'
 import type { AwilixContainer } from 'awilix'
 import type { Cradle } from '../container.js'
 import { asGatewayError, gatewayError, toErrorBody } from '../errors.js'
+import { anthropicErrorBody } from '../formats/anthropic-reply.js'
 import type { Logger } from '../logger.js'
 import type { GatewayState } from '../state.js'
 import { beginRequest } from '../request.js'
@@ -60,10 +61,10 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   const exact = new Map<string, GatewayMiddleware>()
   for (const route of o.routes) {
     const stack: GatewayMiddleware[] = []
-    if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining))
+    if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining, route.format))
     const chain = route.public ? route.handler : composeRequestChain(o.middleware, markKind(route), o.middlewareNames)
     // Chat takes several models in one request (LiteLLM's batch completions): each runs the chain on its own.
-    if (route.body && route.kind === 'chat' && !route.public) stack.push(multiModel(chain, o.container, o.logger))
+    if (route.body && route.kind === 'chat' && !route.public && !route.format) stack.push(multiModel(chain, o.container, o.logger))
     stack.push(chain)
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
     const composed = stack.length === 1 ? stack[0]! : (compose(stack) as GatewayMiddleware)
@@ -180,7 +181,8 @@ function gatewayEntry(o: HttpAppOptions): GatewayMiddleware {
       ctx.status = e.status
       if (e.retryAfter !== undefined) ctx.set('retry-after', String(Math.ceil(e.retryAfter)))
       if (e.headers) ctx.set(e.headers)
-      ctx.body = toErrorBody(e)
+      // The Messages API's clients (Anthropic's SDK) read errors in Anthropic's shape.
+      ctx.body = state.format === 'anthropic' ? anthropicErrorBody(e, state.requestId) : toErrorBody(e)
     } finally {
       handled = true
       end()

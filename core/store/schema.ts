@@ -119,6 +119,15 @@ const MIGRATIONS: readonly Migration[] = [
       ]
     },
   },
+  {
+    version: 3,
+    // Responses API responses (previous_response_id): the id, its owner key, and the response with its
+    // conversation as JSON. created_at for a future expiry sweep.
+    steps: (d) => [
+      { sql: `CREATE TABLE IF NOT EXISTS sy_responses (id TEXT PRIMARY KEY, owner TEXT, created_at TEXT NOT NULL, data ${types(d).json} NOT NULL)` },
+      { sql: 'CREATE INDEX IF NOT EXISTS sy_responses_created_idx ON sy_responses (created_at)' },
+    ],
+  },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version

@@ -109,6 +109,9 @@ function conflict(kind: EntityKind, err: unknown): unknown {
   return new StoreConflictError(err.column, `${what} already exists`)
 }
 
+const RESPONSE_PUT = 'INSERT INTO sy_responses (id, owner, created_at, data) VALUES (?, ?, ?, ?) ' +
+  'ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, created_at = excluded.created_at, data = excluded.data'
+
 export function createSqlStore(driver: SqlDriver, opts: SqlStoreOptions = {}): SqlStore {
   const now = opts.now ?? Date.now
   const pg = driver.dialect === 'postgres'
@@ -297,6 +300,22 @@ export function createSqlStore(driver: SqlDriver, opts: SqlStoreOptions = {}): S
         }
       }
       return out
+    },
+
+    async putResponse(r) {
+      await driver.query(RESPONSE_PUT, [r.id, r.owner, r.created_at, JSON.stringify({ response: r.response, input: r.input })])
+    },
+
+    async getResponse(id) {
+      const [row] = await driver.query('SELECT id, owner, created_at, data FROM sy_responses WHERE id = ?', [id])
+      if (!row) return null
+      const data = parseJson(row.data) as { response: Record<string, unknown>; input: Array<Record<string, unknown>> }
+      return { id: row.id as string, owner: (row.owner as string | null) ?? null, created_at: row.created_at as string, response: data.response, input: data.input }
+    },
+
+    async deleteResponse(id) {
+      const rows = await driver.query('DELETE FROM sy_responses WHERE id = ? RETURNING id', [id])
+      return rows.length > 0
     },
 
     async ping() {

@@ -34,6 +34,7 @@ import { chatToChunks, textToChunks, usageOf } from '../openai/shape.js'
 import { encodeMultipart } from './form-data.js'
 import { RESPONSE_LIST } from '../openai/operations.js'
 import { chatToText, chatChunkToText, textToChatRequest } from '../openai/text.js'
+import { callNative } from './native.js'
 
 export interface DispatchDeps {
   dispatcher: Dispatcher
@@ -73,6 +74,9 @@ export function createDispatch({ dispatcher, providers, logger, maxConnections }
       if (adapter.invoke) {
         result = await adapter.invoke({ op, target, request: req, stream: attempt.stream, signal: state.signal, meta })
         if (result.kind === 'stream') result = { kind: 'stream', chunks: await prime(result.chunks[Symbol.asyncIterator]()) }
+      } else if (state.native && !viaChat && adapter.native?.[state.native.format]) {
+        // The client's own format, to a provider that speaks it (an Anthropic deployment serving /v1/messages).
+        result = await callNative(adapter, adapter.native[state.native.format]!, state.native, target, attempt.stream, state.signal, dispatcher)
       } else {
         // Pass-through only where the client reads the reply as sent (HTTP, no plugin that needs the content).
         const pass = !viaChat && state.passthrough
@@ -381,7 +385,7 @@ class ConnectionGauge {
  * endpoint): undici's top-level request() would build a URL object on every call.
  */
 const splitUrls = new Map<string, readonly [string, string]>()
-function splitUrl(url: string): readonly [string, string] {
+export function splitUrl(url: string): readonly [string, string] {
   let s = splitUrls.get(url)
   if (s === undefined) {
     const u = new URL(url)
@@ -401,7 +405,7 @@ function originOf(url: string): string {
   return end === -1 ? url : url.slice(0, end)
 }
 
-function parseLenient(text: string): unknown {
+export function parseLenient(text: string): unknown {
   if (!text) return null
   try {
     return JSON.parse(text)
@@ -419,7 +423,7 @@ function isTransportError(err: unknown): boolean {
   return code !== undefined && TRANSPORT_CODES.has(code)
 }
 
-function transportError(err: unknown, clientSignal: AbortSignal, target: Target): GatewayError {
+export function transportError(err: unknown, clientSignal: AbortSignal, target: Target): GatewayError {
   if (clientSignal.aborted) {
     return gatewayError('GW_ERR_CLIENT_CLOSED', 'The client closed the request', { provider: target.provider, cause: err })
   }

@@ -117,6 +117,9 @@ export class SqliteStore implements Store {
   dailySpend: Store['dailySpend'] = (query) => this.call('dailySpend', [query])
   dueForReset: Store['dueForReset'] = (now) => this.call('dueForReset', [now])
   ping: Store['ping'] = () => this.call('ping', [])
+  putResponse: NonNullable<Store['putResponse']> = (r) => this.call('putResponse', [r])
+  getResponse: NonNullable<Store['getResponse']> = (id) => this.call('getResponse', [id])
+  deleteResponse: NonNullable<Store['deleteResponse']> = (id) => this.call('deleteResponse', [id])
 
   /** See SqlStore.resetSpend: `models` names a key's model_spend entries to zero with it. */
   resetSpend(kind: Parameters<Store['resetSpend']>[0], id: string, expected: string | null, nextResetAt: string | null,
