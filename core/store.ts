@@ -256,7 +256,7 @@ export interface DailySpendQuery {
 export interface StoredResponse {
   /** 'resp_...' */
   id: string
-  /** The virtual key's hash that created it; null for the master key or an open gateway (readable by admins). */
+  /** Who created it: a virtual key's hash, else the caller's principal id ('master'); null without auth. */
   owner: string | null
   created_at: string
   /** The Response object as the client got it. */

@@ -35,6 +35,16 @@ const anthropicFormat: RouteFormat = {
   toOpenAI(ctx, body) {
     const chat = messagesToChat(body)
     ctx.state.native = { format: 'anthropic', body, headers: nativeHeaders(ctx) }
+    // LiteLLM's own metadata (tags, trace ids) for spend logs and callbacks; user_id became `user`. The gateway
+    // strips `metadata` before any provider call.
+    const md = body.metadata as Record<string, unknown> | null | undefined
+    if (md && typeof md === 'object' && !Array.isArray(md)) {
+      const { user_id: _userId, ...rest } = md
+      for (const _k in rest) {
+        chat.metadata = rest
+        break
+      }
+    }
     // The stream's final usage is needed for message_delta and for pricing.
     if (chat.stream === true) chat.stream_options = { include_usage: true }
     return chat
@@ -75,12 +85,15 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
         return
       }
       case 'stream': {
-        const writer = new AnthropicStreamWriter(requested, messageId())
+        // Named after the first chunk's model, as a plain reply is after the upstream's (chat's rule too).
+        const id = messageId()
+        let writer: AnthropicStreamWriter | null = null
+        const out = (model: string) => (writer ??= new AnthropicStreamWriter(model, id))
         await writeEvents(ctx, result.chunks as AsyncIterable<ChatChunk>, (c) => {
           if (c.usage) state.usage = c.usage
           else if (state.usage === null) state.outputChars += outputChars(c)
-          return writer.chunk(c)
-        }, () => writer.end(state.usage), (e) => writer.error(e))
+          return out(c.model || requested).chunk(c)
+        }, () => out(requested).end(state.usage), (e) => out(requested).error(e, state.requestId))
         caller.price(ctx, served, null)
         return
       }
@@ -95,7 +108,6 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
    * spend, no rate limit.
    */
   const countTokens: GatewayMiddleware = async function countTokens(ctx: GatewayContext) {
-    ctx.state.format = 'anthropic'
     const body = await readJsonBody(ctx.req, cradle.config.server.body_limit, false)
     // count_tokens takes no max_tokens; the translation requires one.
     const chat = messagesToChat({ ...body, max_tokens: 1, stream: false })
@@ -111,8 +123,9 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
       ctx.body = { input_tokens: promptTokensEstimate('chat', chat) }
       return
     }
-    const payload = native.body(body, target, false)
-    delete payload.max_tokens
+    // The count_tokens API takes the prompt's fields only; sampling settings would be refused as extra inputs.
+    const payload: Record<string, unknown> = { model: target.model }
+    for (const k of COUNT_FIELDS) if (body[k] !== undefined) payload[k] = body[k]
     const text = JSON.stringify(payload)
     let prepared = native.request(target, false, nativeHeaders(ctx), 'count_tokens')
     if (adapter.authorize) prepared = await adapter.authorize(prepared, text, target)
@@ -137,9 +150,12 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
 
   return [
     { method: 'POST', path: ['/v1/messages', '/messages'], kind: 'chat', body: true, format: anthropicFormat, handler: createMessage },
-    { method: 'POST', path: ['/v1/messages/count_tokens', '/messages/count_tokens'], kind: 'other', handler: countTokens },
+    { method: 'POST', path: ['/v1/messages/count_tokens', '/messages/count_tokens'], kind: 'other', format: anthropicFormat, handler: countTokens },
   ]
 }
+
+/** What Anthropic's count_tokens takes besides the model (https://docs.anthropic.com/en/api/messages-count-tokens). */
+const COUNT_FIELDS = ['messages', 'system', 'tools', 'tool_choice', 'thinking', 'mcp_servers', 'context_management', 'output_format'] as const
 
 const noTail = (): string => ''
 

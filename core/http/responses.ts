@@ -24,6 +24,7 @@ import { chatToResponse, outputItems, responseId, ResponsesStreamWriter, type Re
 import { modelCaller, type TerminalDeps } from './handlers.js'
 import { outputChars, writeEvents, type GatewayContext } from './respond.js'
 import type { RouteDef, RouteFormat } from './routes.js'
+import { isGatewayField } from '../../providers/param-map.js'
 
 /** Responses kept in memory when no store keeps them: the newest 1,000. */
 const RESPONSES_IN_MEMORY = 1_000
@@ -86,11 +87,19 @@ class ResponseStore {
   }
 }
 
-/** A stored response is the creating key's; the master key and admins see every one. */
-function mayRead(owner: string | null, p: Principal | null): boolean {
+/** Who owns what a caller stores: its virtual key's hash, else its principal id ('master', a static key's id). */
+function ownerOf(p: Principal | null): string | null {
+  return p ? (p.token ?? p.id) : null
+}
+
+/**
+ * A stored response is its creator's; the master key and admins see every one (a viewer may read, not delete).
+ * owner null: stored by a gateway without auth, open to all.
+ */
+function mayUse(owner: string | null, p: Principal | null, write = false): boolean {
   if (owner === null || !p) return true
-  if (p.kind === 'master' || p.role === 'proxy_admin' || p.role === 'proxy_admin_viewer') return true
-  return p.token === owner
+  if (p.kind === 'master' || p.role === 'proxy_admin' || (!write && p.role === 'proxy_admin_viewer')) return true
+  return ownerOf(p) === owner
 }
 
 function notFound(id: string): never {
@@ -109,6 +118,13 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
         throw gatewayError('GW_ERR_VALIDATION', "Missing required parameter: 'model'.", { param: 'model' })
       }
       const input = inputItems(body)
+      if (body.store !== undefined && body.store !== null && typeof body.store !== 'boolean') {
+        throw gatewayError('GW_ERR_VALIDATION', "Invalid 'store': expected a boolean.", { param: 'store' })
+      }
+      const md = body.metadata
+      if (md !== undefined && md !== null && (typeof md !== 'object' || Array.isArray(md))) {
+        throw gatewayError('GW_ERR_VALIDATION', "Invalid 'metadata': expected an object of strings.", { param: 'metadata' })
+      }
       let history: ResponseItem[] = []
       let previousOwner: string | null | undefined
       const prevId = body.previous_response_id
@@ -122,6 +138,9 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
         history = [...prev.input, ...outputItems(prev.response)]
       }
       const chat = responsesToChat(body, history, input)
+      // LiteLLM's own fields (priority, num_retries, timeout, fallbacks, metadata and its tags, mock_response, ...)
+      // act on the call as on any chat request; the gateway strips them before the provider call.
+      for (const k in body) if (chat[k] === undefined && isGatewayField(k)) chat[k] = body[k]
       if (chat.stream === true) chat.stream_options = { include_usage: true }
       turns.set(ctx.state, { request: body, input: [...history, ...input], previousOwner })
       return chat
@@ -133,7 +152,7 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
     if (turn.request.store === false) return
     await store.put({
       id: response.id as string,
-      owner: state.principal?.token ?? null,
+      owner: ownerOf(state.principal),
       created_at: new Date(state.startedAt).toISOString(),
       response,
       input: turn.input,
@@ -145,7 +164,7 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
     const turn = turns.get(state)
     if (!turn) throw gatewayError('GW_ERR_INTERNAL', 'a Responses request reached its handler untranslated')
     const prevId = turn.request.previous_response_id as string | undefined
-    if (turn.previousOwner !== undefined && !mayRead(turn.previousOwner, state.principal)) throw previousNotFound(prevId!)
+    if (turn.previousOwner !== undefined && !mayUse(turn.previousOwner, state.principal)) throw previousNotFound(prevId!)
     const o: ResponseOptions = {
       id: responseId(), createdAt: Math.floor(state.startedAt / 1000), model: String(turn.request.model), request: turn.request,
     }
@@ -183,21 +202,21 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
   const getResponse: GatewayMiddleware = async function getResponse(ctx: GatewayContext) {
     const id = (ctx as unknown as { params: { id: string } }).params.id
     const rec = await store.get(id)
-    if (!rec || !mayRead(rec.owner, ctx.state.principal)) notFound(id)
+    if (!rec || !mayUse(rec.owner, ctx.state.principal)) notFound(id)
     ctx.body = rec.response
   }
 
   const inputItemsRoute: GatewayMiddleware = async function listInputItems(ctx: GatewayContext) {
     const id = (ctx as unknown as { params: { id: string } }).params.id
     const rec = await store.get(id)
-    if (!rec || !mayRead(rec.owner, ctx.state.principal)) notFound(id)
+    if (!rec || !mayUse(rec.owner, ctx.state.principal)) notFound(id)
     ctx.body = itemPage(rec.input, ctx.query)
   }
 
   const deleteResponse: GatewayMiddleware = async function deleteResponse(ctx: GatewayContext) {
     const id = (ctx as unknown as { params: { id: string } }).params.id
     const rec = await store.get(id)
-    if (!rec || !mayRead(rec.owner, ctx.state.principal)) notFound(id)
+    if (!rec || !mayUse(rec.owner, ctx.state.principal, true)) notFound(id)
     await store.delete(id)
     ctx.body = { id, object: 'response', deleted: true }
   }

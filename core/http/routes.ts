@@ -29,7 +29,10 @@ export interface RouteDef {
   handler: GatewayMiddleware
   /** Read the body as JSON into ctx.state.body before the chain (bounded by server.body_limit). */
   body?: boolean
-  /** The client format of a model route (body: true) that does not speak OpenAI's. */
+  /**
+   * The client format of a route that does not speak OpenAI's: with body: true its body is translated (toOpenAI);
+   * either way its errors are written in that format.
+   */
   format?: RouteFormat
   /** Skip the request chain: health checks, static assets. */
   public?: boolean

@@ -10,7 +10,7 @@ import type { Cradle } from '../container.js'
 import { asGatewayError, gatewayError, toErrorBody } from '../errors.js'
 import { anthropicErrorBody } from '../formats/anthropic-reply.js'
 import type { Logger } from '../logger.js'
-import type { GatewayState } from '../state.js'
+import type { ClientFormat, GatewayState } from '../state.js'
 import { beginRequest } from '../request.js'
 import type { GatewayMiddleware } from '../plugin.js'
 import { chainTimings, composeRequestChain } from '../pipeline.js'
@@ -62,6 +62,7 @@ export function createHttpApp(o: HttpAppOptions): Koa<GatewayState> {
   for (const route of o.routes) {
     const stack: GatewayMiddleware[] = []
     if (route.body) stack.push(prepareModelRequest(route.kind as Operation, o.bodyLimit, () => o.inFlight.draining, route.format))
+    else if (route.format) stack.push(clientFormat(route.format.name))
     const chain = route.public ? route.handler : composeRequestChain(o.middleware, markKind(route), o.middlewareNames)
     // Chat takes several models in one request (LiteLLM's batch completions): each runs the chain on its own.
     if (route.body && route.kind === 'chat' && !route.public && !route.format) stack.push(multiModel(chain, o.container, o.logger))
@@ -115,6 +116,14 @@ function cors(origins: readonly string[]): GatewayMiddleware {
       ctx.status = 204
       return
     }
+    return next()
+  }
+}
+
+/** A route in another client format that reads its own body (count_tokens): its errors, auth's included, in that format. */
+function clientFormat(name: ClientFormat): GatewayMiddleware {
+  return function clientFormat(ctx, next) {
+    ctx.state.format = name
     return next()
   }
 }

@@ -89,7 +89,7 @@ export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<T
   const completion = u?.completion_tokens ?? 0
   return {
     request_id: state.requestId,
-    call_type: state.kind,
+    call_type: CALL_TYPES[state.format] ?? state.kind,
     api_key: p?.token ?? '',
     key_alias: p?.keyAlias ?? null,
     team_id: p?.teamId ?? null,
@@ -120,6 +120,9 @@ export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<T
  * The request's metadata, plus what the gateway knows about the call: the client went away, and, for a call that
  * went through the priority queue, its priority and how long it waited (`queue_time_ms`, 0 when admitted at once).
  */
+/** A chat call made in another client format is logged under its own call type (LiteLLM's names). */
+const CALL_TYPES: Readonly<Record<string, string>> = { anthropic: 'anthropic_messages', responses: 'responses' }
+
 function rowMetadata(state: GatewayState, outcome: Outcome, metadata: Record<string, unknown>): Record<string, unknown> {
   const queued = state.timings.queue_ms
   if (!outcome.aborted && queued === undefined) return metadata

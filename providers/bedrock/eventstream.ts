@@ -51,8 +51,14 @@ function headerString(headers: Record<string, { value: unknown }>, name: string)
 export class BedrockEventDecoder implements EventDecoder {
   /** Bytes of a frame not complete yet. */
   private buf: Uint8Array = EMPTY
+  /**
+   * An exception frame that came in the same read as content frames before it: those are handed out first, and
+   * the exception is thrown on the next call (the next read, or end()), so no delivered content is lost.
+   */
+  private pending: Error | null = null
 
   push(bytes: Uint8Array): SseEvent[] {
+    this.throwPending()
     let buf = bytes
     if (this.buf.length) {
       buf = new Uint8Array(this.buf.length + bytes.length)
@@ -65,7 +71,15 @@ export class BedrockEventDecoder implements EventDecoder {
       const total = new DataView(buf.buffer, buf.byteOffset + off, 4).getUint32(0, false)
       if (total < MIN_FRAME_BYTES || total > MAX_FRAME_BYTES) throw corrupt(`frame length ${total}`)
       if (buf.length - off < total) break
-      const ev = this.frame(buf.subarray(off, off + total))
+      let ev: SseEvent | null
+      try {
+        ev = this.frame(buf.subarray(off, off + total))
+      } catch (err) {
+        if (out.length === 0) throw err
+        this.pending = err as Error
+        this.buf = EMPTY
+        return out
+      }
       off += total
       if (ev) out.push(ev)
     }
@@ -75,8 +89,17 @@ export class BedrockEventDecoder implements EventDecoder {
   }
 
   end(): SseEvent[] {
+    this.throwPending()
     if (this.buf.length) throw corrupt(`the body ended inside a frame (${this.buf.length} bytes left)`)
     return []
+  }
+
+  private throwPending(): void {
+    const e = this.pending
+    if (e) {
+      this.pending = null
+      throw e
+    }
   }
 
   private frame(bytes: Uint8Array): SseEvent | null {

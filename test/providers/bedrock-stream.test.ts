@@ -149,7 +149,9 @@ t.test('exception frames throw the mapped error, wherever the stream is cut', as
   }
   const after = concat([frame('messageStart', { role: 'assistant' }), frame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Hi' } }), Buffer.from(recorded)])
   const d = bedrock.chat!.decoder!()
-  t.throws(() => d.push(after), { code: 'GW_ERR_UPSTREAM_RATE_LIMIT' }, 'mid-stream, after content')
+  // The content frames of the same read are handed out first; the exception follows on the next call.
+  t.equal(d.push(after).length, 2, 'mid-stream: the content before the exception is delivered')
+  t.throws(() => d.end(), { code: 'GW_ERR_UPSTREAM_RATE_LIMIT' }, 'mid-stream, after content: then the exception')
   const cases: Array<[string, unknown, string, number]> = [
     ['validationException', { message: 'Input is too long for requested model.' }, 'GW_ERR_CONTEXT_WINDOW', 400],
     ['modelStreamErrorException', { message: 'model failed', originalStatusCode: 500 }, 'GW_ERR_UPSTREAM_SERVER', 500],

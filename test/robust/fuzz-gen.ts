@@ -156,6 +156,38 @@ const moderationsBody: RouteBody = {
   fields: { model: field('string', 'omni-moderation-latest', { strict: false }), input: field('string|array', 'some text', req) },
 }
 
+/** The Anthropic Messages API (count_tokens takes no max_tokens). */
+function messagesBody(create: boolean): RouteBody {
+  const fields: RouteBody['fields'] = {
+    model: field('string', (g: Gen) => g.pick(['mock', 'gpt-4o-mini']), req),
+    messages: field('array', [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], req),
+    system: field('string|array|null', 'Be brief.'),
+    temperature: field('number|null', 0.5),
+    stop_sequences: field('array|null', ['\n\n']),
+    metadata: field('object|null', { user_id: 'fz-end-user' }),
+    tools: field('array|null', [{ name: 'lookup', description: 'Look a word up', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }]),
+  }
+  if (create) {
+    fields.max_tokens = field('integer', 8, req)
+    fields.stream = field('boolean|null', false)
+  }
+  return { fields }
+}
+
+/** The OpenAI Responses API. */
+const responsesBody: RouteBody = {
+  fields: {
+    model: field('string', (g: Gen) => g.pick(['mock', 'gpt-4o-mini']), req),
+    input: field('string|array', 'hi', req),
+    instructions: field('string|null', 'Be brief.'),
+    max_output_tokens: field('integer|null', 16),
+    temperature: field('number|null', 0.5),
+    store: field('boolean|null', true),
+    stream: field('boolean|null', false),
+    tools: field('array|null', [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } }]),
+  },
+}
+
 const budgetFields = {
   max_budget: field('number|null', 5),
   budget_duration: field('string|null', '1d'),
@@ -193,6 +225,15 @@ export const ROUTE_BODIES: Record<string, RouteBody> = {
   '/openai/deployments/:model/audio/speech': speechBody(true),
   '/v1/moderations': moderationsBody,
   '/moderations': moderationsBody,
+  '/v1/messages': messagesBody(true),
+  '/messages': messagesBody(true),
+  '/v1/messages/count_tokens': messagesBody(false),
+  '/messages/count_tokens': messagesBody(false),
+  '/v1/responses': responsesBody,
+  '/responses': responsesBody,
+  // Takes no body; the id in the path names no stored response here (404).
+  '/v1/responses/:id': { fields: {}, optionalBody: true },
+  '/responses/:id': { fields: {}, optionalBody: true },
 
   '/key/generate': {
     fields: {

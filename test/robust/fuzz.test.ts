@@ -43,6 +43,8 @@ const QUERY_PARAMS: Record<string, string[]> = {
   '/health': ['model'], '/v1/health': ['model'],
 }
 const GENERIC_PARAMS = ['page']
+/** Routes whose errors are in Anthropic's shape (the Messages API). */
+const ANTHROPIC_ROUTES: ReadonlySet<string> = new Set(['/v1/messages', '/messages', '/v1/messages/count_tokens', '/messages/count_tokens'])
 /**
  * Handlers that get the megabyte-sized bodies in one run, besides the three model operations (always): a seeded
  * sample, so runs with different seeds cover them all while one run stays within its time.
@@ -95,6 +97,9 @@ interface Reply {
 /** One HTTP request with a deadline; rejects with 'no answer' instead of hanging. */
 function send(method: string, path: string, headers: Record<string, string>, body: Buffer | null): Promise<Reply> {
   const started = Date.now()
+  // Node frames a GET or DELETE body only when told its length (it sends no chunked encoding for them): unframed,
+  // the body would reach the gateway as the start of the next request on the socket.
+  if (body && (method === 'GET' || method === 'DELETE') && headers['content-length'] === undefined) headers = { ...headers, 'content-length': String(body.length) }
   return new Promise((resolve, reject) => {
     const req = http.request(`${base}${path}`, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = []
@@ -136,7 +141,7 @@ async function json(method: string, path: string, body?: unknown, key: string | 
 }
 
 /** Why an answer breaks the contract, or null when it keeps it. */
-function verdict(r: Reply, expect: Expect, statuses?: readonly number[]): string | null {
+function verdict(r: Reply, expect: Expect, statuses?: readonly number[], route = ''): string | null {
   if (r.status >= 500) return `status ${r.status}`
   if (r.status < 200 || (r.status >= 300 && r.status < 400)) return `status ${r.status}`
   if (expect === 'client-error' && r.status < 400) return `status ${r.status}, expected a 4xx`
@@ -149,6 +154,14 @@ function verdict(r: Reply, expect: Expect, statuses?: readonly number[]): string
     body = JSON.parse(r.text)
   } catch {
     return `status ${r.status}, body is not JSON`
+  }
+  // The Messages API answers errors in Anthropic's shape: {"type":"error","error":{type,message},"request_id"}.
+  if (r.status >= 400 && ANTHROPIC_ROUTES.has(route)) {
+    const e = body?.error
+    if (body?.type !== 'error' || !e || typeof e !== 'object') return `status ${r.status} without Anthropic's error shape`
+    if (typeof e.message !== 'string' || e.message === '') return `status ${r.status}: error.message is not a string`
+    if (typeof e.type !== 'string' || e.type === '') return `status ${r.status}: error.type is not a string`
+    return null
   }
   if (r.status >= 400) {
     const e = body?.error
@@ -190,7 +203,7 @@ function job(route: string, name: string, method: string, path: string, headers:
     } catch (err) {
       return { route, case: name, got: (err as Error).message, body: '' }
     }
-    const why = verdict(r, expect, statuses)
+    const why = verdict(r, expect, statuses, route)
     return why ? { route, case: name, got: why, body: r.text.slice(0, 300) } : null
   }
 }

@@ -15,6 +15,25 @@ export type MakeStore = (t: Test, sameDatabaseAs?: Store) => Promise<Store>
 type ResetWithModels = (kind: 'key', id: string, expected: string | null, next: string | null, models?: readonly string[]) => Promise<boolean>
 
 export function storeContract(t: Test, makeStore: MakeStore): void {
+  t.test('stored responses: put, replace, get from a second instance, delete', async (t) => {
+    const store = await makeStore(t)
+    const other = await makeStore(t, store)
+    t.ok(store.putResponse && store.getResponse && store.deleteResponse, 'the store keeps responses')
+    const rec = {
+      id: 'resp_abc', owner: 'tok1', created_at: '2024-05-01T10:00:00.000Z',
+      response: { id: 'resp_abc', object: 'response', output: [{ type: 'message', content: [{ type: 'output_text', text: 'héllo \u2028 "q"' }] }] },
+      input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] }],
+    }
+    await store.putResponse!(rec)
+    t.same(await other.getResponse!('resp_abc'), rec, 'read back whole, by another instance on the same database')
+    await store.putResponse!({ ...rec, owner: null, input: [] })
+    t.same(await store.getResponse!('resp_abc'), { ...rec, owner: null, input: [] }, 'a second put replaces')
+    t.equal(await store.getResponse!('resp_missing'), null, 'unknown id -> null')
+    t.equal(await other.deleteResponse!('resp_abc'), true, 'delete -> true')
+    t.equal(await store.getResponse!('resp_abc'), null, 'gone')
+    t.equal(await store.deleteResponse!('resp_abc'), false, 'a second delete -> false')
+  })
+
   t.test('every kind round-trips as given; unknown ids answer null / false', async (t) => {
     const store = await makeStore(t)
     const records = {

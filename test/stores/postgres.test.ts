@@ -11,6 +11,7 @@ import postgresPlugin, { createPostgresStore } from '../../plugins/store-postgre
 import { startGateway } from '../helpers/gateway.js'
 import { startPostgres } from '../helpers/postgres.js'
 import { storeContract } from './contract.js'
+import { SCHEMA_VERSION } from '../../core/store/schema.js'
 import { keyRecord, spendRow, teamRecord } from './fixtures.js'
 
 const server = await startPostgres(t)
@@ -86,11 +87,11 @@ t.test('migrations: a second open is a no-op; several processes may start at onc
   t.match(first, /CREATE TABLE public\.sy_keys/)
   await newStore(t, server.urlFor(db)).open()
   t.equal(await server.dump(db), first, 'the dump after a second open is byte for byte the same')
-  t.same(await sql(db, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }])
+  t.same(await sql(db, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }])
 
   const fresh = await server.createDatabase()
   await Promise.all(Array.from({ length: 4 }, () => newStore(t, server.urlFor(fresh)).open()))
-  t.same(await sql(fresh, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }], 'each migration applied once')
+  t.same(await sql(fresh, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }], 'each migration applied once')
   const indexes = (d: string) => sql(d, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname")
   t.same(await indexes(fresh), await indexes(db), 'the same tables and indexes as a sequential start')
   t.same(await sql(fresh, 'SELECT indexrelid FROM pg_index WHERE NOT indisvalid'), [], 'no index left invalid')
@@ -113,7 +114,7 @@ t.test('the plugin: database_url or $DATABASE_URL, pool size, start opens, stop 
   const gw = await startGateway(t, `pipeline: [request-id, { store-postgres: { connection_limit: 2 } }, router]\n${models}`, { plugins: [postgresPlugin] })
   const store = gw.gateway.container.cradle.store!
   t.equal(store.kind, 'postgres', 'registered as the `store` service, from $DATABASE_URL')
-  t.same(await sql(db, 'SELECT max(version) AS v FROM sy_schema_version'), [{ v: 2 }], 'start migrated the database')
+  t.same(await sql(db, 'SELECT max(version) AS v FROM sy_schema_version'), [{ v: SCHEMA_VERSION }], 'start migrated the database')
   await store.insert('team', teamRecord('via-plugin'))
   await Promise.all(Array.from({ length: 30 }, () => store.get('team', 'via-plugin')))
   const conns = await sql<{ n: number }>(db, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'switchyard'")
