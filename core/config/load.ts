@@ -98,12 +98,40 @@ const pyBool: ScalarTag = {
   resolve: (s) => /^(?:yes|true|on)$/i.test(s),
 }
 
+/**
+ * Floats as PyYAML reads them (its resolver for tag:yaml.org,2002:float: `1.5`, `1_000.0`, `6.0e+3`, `.5`, `.inf`,
+ * base-60 `1:30.0`), plus an exponent without a dot or sign after a digit (`1e-6`, `2E8`), which PyYAML leaves a
+ * string but LiteLLM's pydantic models turn into a number anyway (costs are written so). What is never a number:
+ * an exponent with no digit before it. The `yaml` package's 1.1 schema read `e400` as NaN, so a model named e400
+ * could not be called.
+ */
+const PY_FLOAT = /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/
+const pyFloat: ScalarTag = {
+  identify: (v) => typeof v === 'number' && !Number.isInteger(v),
+  default: true,
+  tag: 'tag:yaml.org,2002:float',
+  test: PY_FLOAT,
+  resolve: (text) => {
+    const s = text.replaceAll('_', '')
+    const lower = s.toLowerCase()
+    if (lower.endsWith('.nan')) return NaN
+    if (lower.endsWith('.inf')) return s.startsWith('-') ? -Infinity : Infinity
+    if (!s.includes(':')) return Number(s)
+    // Base 60: 1:30.5 = 90.5
+    const sign = s.startsWith('-') ? -1 : 1
+    let n = 0
+    for (const part of s.replace(/^[-+]/, '').split(':')) n = n * 60 + Number(part)
+    return sign * n
+  },
+}
+
 /** PyYAML's reading (YAML 1.1: merge keys, yes/no/on/off booleans, 20_000; a repeated key keeps the last value). */
 const YAML_OPTIONS = {
   version: '1.1',
   uniqueKeys: false,
   maxAliasCount: -1,
-  customTags: (tags: Tags) => [pyBool, ...tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool')],
+  customTags: (tags: Tags) => [pyBool, pyFloat,
+    ...tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:bool' && t.tag !== 'tag:yaml.org,2002:float'))],
 } as const
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false })

@@ -89,6 +89,22 @@ model_list:
   t.same(c.warnings, [])
 })
 
+t.test('floats need a digit before the exponent: e400 stays a model name, 1e-6 is a cost', async (t) => {
+  const c = parseConfig(`
+model_list:
+  - model_name: e400
+    litellm_params: { model: openai/e400, temperature: 0.5, top_p: 1.0e+0, x: .5, y: 1_000.5, z: -.inf, w: 1:30.0, v: 6.0e-1 }
+  - model_name: E5
+    litellm_params: { model: mock/E5 }
+    model_info: { input_cost_per_token: 1e-6, output_cost_per_token: 2E-6 }
+`, { env: env0 })
+  t.equal(c.model_list[0]!.model_name, 'e400', 'e400 is a string (the 1.1 schema of the yaml package read NaN)')
+  t.equal(c.model_list[1]!.model_name, 'E5', 'E5 is a string')
+  t.same(c.model_list[1]!.model_info, { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 }, '1e-6 and 2E-6 are numbers')
+  const p = c.model_list[0]!.litellm_params as Record<string, unknown>
+  t.same([p.temperature, p.top_p, p.x, p.y, p.z, p.w, p.v], [0.5, 1, 0.5, 1000.5, -Infinity, 90, 0.6], 'real floats are numbers (base 60 too)')
+})
+
 t.test("PyYAML's booleans only: y/n stay strings (n: 2 is OpenAI's n), on/off are booleans", async (t) => {
   const c = parseConfig(`
 litellm_settings:
