@@ -22,7 +22,7 @@ import { modelCaller, type TerminalDeps } from './handlers.js'
 import { outputChars, writeEvents, type GatewayContext } from './respond.js'
 import type { RouteDef, RouteFormat } from './routes.js'
 import type { SseEvent } from '../../providers/types.js'
-import { parseLenient, splitUrl, transportError } from '../upstream/dispatch.js'
+import { parseLenient, postUpstream } from '../upstream/dispatch.js'
 
 /** Client headers a native call forwards: the beta features the client asked for. */
 function nativeHeaders(ctx: GatewayContext): Record<string, string> {
@@ -129,19 +129,9 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
     const text = JSON.stringify(payload)
     let prepared = native.request(target, false, nativeHeaders(ctx), 'count_tokens')
     if (adapter.authorize) prepared = await adapter.authorize(prepared, text, target)
-    const [origin, path] = splitUrl(prepared.url)
-    let res
-    try {
-      res = await dispatcher.request({
-        origin, path, method: 'POST', body: text, signal: ctx.state.signal,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...prepared.headers },
-        headersTimeout: target.timeoutMs, bodyTimeout: target.timeoutMs,
-      })
-    } catch (err) {
-      throw transportError(err, ctx.state.signal, target)
-    }
+    const headers = { 'content-type': 'application/json', accept: 'application/json', ...prepared.headers }
+    const res = await postUpstream(dispatcher, adapter, target, prepared.url, headers, text, false, ctx.state.signal)
     const reply = parseLenient(await res.body.text().catch(() => '')) as { input_tokens?: unknown } | null
-    if (res.statusCode >= 400) throw adapter.error(res.statusCode, reply, res.headers)
     if (typeof reply?.input_tokens !== 'number') {
       throw gatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', `${target.provider} returned a token count without \`input_tokens\``, { provider: target.provider })
     }

@@ -116,40 +116,8 @@ async function callHttp(
   const { url, headers } = prepared
   const replyMode = opAdapter.reply ?? 'json'
 
-  // Timeouts are per phase, as httpx applies LiteLLM's `timeout`: the wait for response headers, then each gap
-  // between body chunks. Streams use `stream_timeout`. undici enforces both on the socket, so a call costs no
-  // timer or AbortController of its own; the client's signal aborts it when the client goes away.
-  const timeoutMs = stream ? target.streamTimeoutMs : target.timeoutMs
-  const load = gauge ? gauge.acquire(url) : null
-  let res: Dispatcher.ResponseData
-  try {
-    const [origin, path] = splitUrl(url)
-    res = await dispatcher.request({
-      origin,
-      path,
-      method: 'POST',
-      headers: { 'content-type': contentType, accept: stream ? 'text/event-stream' : replyMode === 'json' ? 'application/json' : '*/*', ...headers },
-      body: payload,
-      signal: clientSignal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    })
-  } catch (err) {
-    if (load) load.release()
-    throw transportError(err, clientSignal, target)
-  }
-  // The socket is busy until the body has been read to its end or destroyed; 'close' follows either.
-  if (load) res.body.on('close', load.release)
-
-  if (res.statusCode >= 400) {
-    let text = ''
-    try {
-      text = await res.body.text()
-    } catch {
-      // the status alone still maps to an error
-    }
-    throw adapter.error(res.statusCode, parseLenient(text), res.headers)
-  }
+  const accept = stream ? 'text/event-stream' : replyMode === 'json' ? 'application/json' : '*/*'
+  const res = await postUpstream(dispatcher, adapter, target, url, { 'content-type': contentType, accept, ...headers }, payload, stream, clientSignal, gauge)
 
   const replyType = String(res.headers['content-type'] ?? '')
   if (!stream && (replyMode === 'binary' || (replyMode === 'auto' && !isJsonType(replyType)))) {
@@ -202,6 +170,43 @@ async function callHttp(
   }
   const ending = opAdapter.passthrough ? new StreamEnd() : null
   return { kind: 'stream', chunks: await prime(translateStream(res.body, decoder, translator, clientSignal, target, ending)) }
+}
+
+/**
+ * POST one provider call and hand back a 2xx response; a transport failure or an error status becomes the mapped
+ * GatewayError (the error body read and given to adapter.error). Timeouts are per phase, as httpx applies LiteLLM's
+ * `timeout`: the wait for response headers, then each gap between body chunks; streams use `stream_timeout`. undici
+ * enforces both on the socket, so a call costs no timer or AbortController of its own; the client's signal aborts it
+ * when the client goes away. Shared by translated calls, native ones (native.ts) and token counting.
+ */
+export async function postUpstream(
+  dispatcher: Dispatcher, adapter: ProviderAdapter, target: Target, url: string, headers: Record<string, string>,
+  payload: string | Buffer, stream: boolean, signal: AbortSignal, gauge: ConnectionGauge | null = null,
+): Promise<Dispatcher.ResponseData> {
+  const timeoutMs = stream ? target.streamTimeoutMs : target.timeoutMs
+  const load = gauge ? gauge.acquire(url) : null
+  let res: Dispatcher.ResponseData
+  try {
+    const [origin, path] = splitUrl(url)
+    res = await dispatcher.request({
+      origin, path, method: 'POST', headers, body: payload, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    })
+  } catch (err) {
+    if (load) load.release()
+    throw transportError(err, signal, target)
+  }
+  // The socket is busy until the body has been read to its end or destroyed; 'close' follows either.
+  if (load) res.body.on('close', load.release)
+  if (res.statusCode >= 400) {
+    let text = ''
+    try {
+      text = await res.body.text()
+    } catch {
+      // the status alone still maps to an error
+    }
+    throw adapter.error(res.statusCode, parseLenient(text), res.headers)
+  }
+  return res
 }
 
 type StreamChunk = { usage?: Usage | null; id?: string; model?: string; created?: number; object?: string; choices?: unknown }

@@ -13,7 +13,7 @@ import { gatewayError, GatewayError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import type { NativeRequest } from '../state.js'
 import type { NativeFormat, ProviderAdapter, ProviderResult, SseEvent, Target } from '../../providers/types.js'
-import { parseLenient, prime, splitUrl, transportError } from './dispatch.js'
+import { parseLenient, postUpstream, prime, transportError } from './dispatch.js'
 
 export async function callNative(
   adapter: ProviderAdapter, format: NativeFormat, native: NativeRequest, target: Target, stream: boolean,
@@ -22,27 +22,8 @@ export async function callNative(
   const payload = JSON.stringify(format.body(native.body, target, stream))
   let prepared = format.request(target, stream, native.headers, 'messages')
   if (adapter.authorize) prepared = await adapter.authorize(prepared, payload, target)
-  const timeoutMs = stream ? target.streamTimeoutMs : target.timeoutMs
-  let res: Dispatcher.ResponseData
-  try {
-    const [origin, path] = splitUrl(prepared.url)
-    res = await dispatcher.request({
-      origin, path, method: 'POST',
-      headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...prepared.headers },
-      body: payload, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-    })
-  } catch (err) {
-    throw transportError(err, signal, target)
-  }
-  if (res.statusCode >= 400) {
-    let text = ''
-    try {
-      text = await res.body.text()
-    } catch {
-      // the status alone still maps to an error
-    }
-    throw adapter.error(res.statusCode, parseLenient(text), res.headers)
-  }
+  const headers = { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...prepared.headers }
+  const res = await postUpstream(dispatcher, adapter, target, prepared.url, headers, payload, stream, signal)
   const type = String(res.headers['content-type'] ?? '')
   if (!stream || type.startsWith('application/json')) {
     let json: unknown
