@@ -149,6 +149,13 @@ export interface CoreState {
    * reads `result.body`). The SDK never sets it: its callers get objects.
    */
   passthrough: boolean
+  /**
+   * Keep the reply for a plugin that logs it (set by such a plugin before `await next()`): the terminal then stores
+   * it in `reply` (core/openai/capture.ts replyOf reads it). Off by default: nothing is kept or parsed.
+   */
+  captureReply: boolean
+  /** The reply kept when captureReply is on: a JSON body (or a pass-through RawJson), or a StreamCapture. */
+  reply: unknown
   /** The client's wire format (errors on the route are written in it). */
   format: ClientFormat
   /** The client's body in its own format, when a deployment may serve it natively; null otherwise. */
@@ -205,6 +212,8 @@ export function createState(
     chainNames: null,
     upstreamMs: 0,
     passthrough: false,
+    captureReply: false,
+    reply: null,
     format: 'openai',
     native: null,
     signal,

@@ -14,9 +14,11 @@ import cooldown from './cooldown/index.js'
 import fallback from './fallback/index.js'
 import rateLimit from './rate-limit/index.js'
 import priorityQueue from './priority-queue/index.js'
+import prometheus from './prometheus/index.js'
+import logging from './logging/index.js'
 
-export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging }
 
 export const bundledPlugins: readonly GatewayPlugin<any>[] = [
-  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue,
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging,
 ]

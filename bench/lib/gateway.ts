@@ -18,7 +18,8 @@ export const FALLBACK_MODEL = `${MODEL}-fallback`
 /**
  * `core`: request-id, auth (master key), router; retry: the chain before keys and budgets.
  * `full`: no `pipeline:`, so the default chain, which names every bundled plugin that needs no extra server
- *   (store-sqlite, auth, keys, spend, rate-limit, priority-queue, budget, router; fallback, cooldown, retry); with
+ *   (store-sqlite, auth, keys, spend, rate-limit, priority-queue, budget, router; fallback, cooldown, retry), plus
+ *   logging (LiteLLM's `callbacks: [otel]`, to the fake upstream as a live OTLP receiver) and prometheus; with
  *   `redisUrl`, state-redis joins it and counters, budgets and the queue's gate live in Redis.
  * Both: two deployments in the model group (simple-shuffle has a choice to make), num_retries 2 (nothing fails,
  * so no retry happens: its cost is the bookkeeping), max_parallel_requests 4096 per deployment (the priority queue
@@ -37,7 +38,9 @@ router_settings: { routing_strategy: simple-shuffle, num_retries: 2${redisUrl ? 
 general_settings: { master_key: ${MASTER_KEY} }
 ${chain === 'core'
     ? 'pipeline: [request-id, auth, router]\nupstream: [retry]\n'
-    : `litellm_settings: { fallbacks: [{ ${MODEL}: [${FALLBACK_MODEL}] }] }\n`}`
+    : `litellm_settings: { fallbacks: [{ ${MODEL}: [${FALLBACK_MODEL}] }], callbacks: [otel, prometheus] }\n` +
+      // The OTLP sink ships every call's record to a live local receiver: the fake upstream, which answers it 200.
+      `environment_variables: { OTEL_EXPORTER_OTLP_ENDPOINT: "${upstream}" }\n`}`
 }
 
 export interface Gateway {
@@ -125,7 +128,7 @@ export async function chainEvidence(gw: Gateway, key: string, body: string): Pro
   const missing: string[] = []
   const routes = await request(`${gw.url}/routes`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })
   const listed = JSON.stringify(await routes.body.json())
-  for (const [route, plugin] of [['/key/generate', 'keys'], ['/spend/logs', 'keys'], ['/queue/status', 'priority-queue']] as const) {
+  for (const [route, plugin] of [['/key/generate', 'keys'], ['/spend/logs', 'keys'], ['/queue/status', 'priority-queue'], ['/metrics', 'prometheus']] as const) {
     ;(listed.includes(`"${route}"`) ? seen : missing).push(`${plugin} ${route}`)
   }
   const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body })

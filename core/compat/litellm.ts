@@ -94,7 +94,8 @@ export const LITELLM_ACTED_ON = {
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
     'database_connection_pool_limit', 'store_model_in_db', 'budget_mode', 'max_parallel_requests', 'global_max_parallel_requests']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
-    'priority_reservation', 'priority_reservation_settings', 'default_priority', ...RELIABILITY_KEYS]),
+    'priority_reservation', 'priority_reservation_settings', 'default_priority', 'callbacks', 'success_callback',
+    'failure_callback', 'turn_off_message_logging', 'require_auth_for_metrics_endpoint', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
     'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', 'default_priority',
     'polling_interval', 'default_max_parallel_requests', ...RELIABILITY_KEYS]),
@@ -243,18 +244,76 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   set('state-redis', 'password', router.redis_password)
   const redis = router.redis_url !== undefined || router.redis_host !== undefined
 
-  if (input.pipeline === undefined) config.pipeline = defaultPipeline(databaseUrl ? 'store-postgres' : 'store-sqlite', redis)
+  const logging = mapCallbacks(litellm, ignored)
+  set('logging', 'sinks', logging.sinks.length ? logging.sinks : undefined)
+  set('logging', 'success_only', logging.successOnly.length ? logging.successOnly : undefined)
+  set('logging', 'failure_only', logging.failureOnly.length ? logging.failureOnly : undefined)
+  set('logging', 'turn_off_message_logging', litellm.turn_off_message_logging)
+  // LiteLLM users put sink credentials in `environment_variables:` (LANGFUSE_PUBLIC_KEY, ...), which LiteLLM exports.
+  const envSection = obj(input.environment_variables)
+  if (logging.any && Object.keys(envSection).length) {
+    set('logging', 'environment', Object.fromEntries(Object.entries(envSection).filter(([, v]) => v != null).map(([k, v]) => [k, String(v)])))
+  }
+  set('prometheus', 'require_auth', litellm.require_auth_for_metrics_endpoint)
+
+  if (input.pipeline === undefined) {
+    const pipeline = defaultPipeline(databaseUrl ? 'store-postgres' : 'store-sqlite', redis)
+    // Logging and metrics watch every call from the start of the chain (a call refused for its key is logged too).
+    const watchers = [...(logging.any ? ['logging'] : []), ...(logging.prometheus ? ['prometheus'] : [])]
+    pipeline.splice(1, 0, ...watchers)
+    config.pipeline = pipeline
+  }
   if (input.upstream === undefined) config.upstream = DEFAULT_UPSTREAM.filter((p) => !(noCooldowns && p === 'cooldown'))
   if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')
   }
-  for (const plugin of ['retry', 'router', 'cooldown', 'fallback', 'priority-queue'] as const) {
+  for (const plugin of ['retry', 'router', 'cooldown', 'fallback', 'priority-queue', 'logging', 'prometheus'] as const) {
     if (pluginDefaults[plugin] && !namesPlugin(config.pipeline, plugin) && !namesPlugin(config.upstream, plugin)) {
       warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
     }
   }
   reportIgnored(ignored, warnings, ctx.strict === true || general.strict_config === true)
   return { config, pluginDefaults }
+}
+
+/** LiteLLM callback names the logging plugin ships to (plugins/logging SINKS); "prometheus" is its own plugin. */
+export const LOGGING_CALLBACKS: ReadonlySet<string> = new Set(['langfuse', 'langfuse_otel', 'helicone', 'mlflow', 'otel', 'opentelemetry'])
+
+interface CallbackMapping {
+  /** Sinks for every call (`callbacks`, or named in both success_callback and failure_callback). */
+  sinks: string[]
+  successOnly: string[]
+  failureOnly: string[]
+  any: boolean
+  prometheus: boolean
+}
+
+/**
+ * litellm_settings.callbacks / success_callback / failure_callback -> the logging plugin's sink lists and the
+ * prometheus plugin. A callback this version does not ship to (datadog, s3, a custom class) is reported as ignored.
+ */
+function mapCallbacks(litellm: Record<string, unknown>, ignored: string[]): CallbackMapping {
+  const names = (key: string): string[] => {
+    const v = litellm[key]
+    const list = Array.isArray(v) ? v : typeof v === 'string' ? [v] : []
+    const out: string[] = []
+    for (const n of list) {
+      if (typeof n !== 'string') continue
+      const name = n.toLowerCase()
+      if (name === 'prometheus' || LOGGING_CALLBACKS.has(name)) out.push(name)
+      else ignored.push(`litellm_settings.${key}: ${n}`)
+    }
+    return out
+  }
+  const both = new Set(names('callbacks'))
+  const success = new Set(names('success_callback'))
+  const failure = new Set(names('failure_callback'))
+  const prometheus = both.has('prometheus') || success.has('prometheus') || failure.has('prometheus')
+  for (const set of [both, success, failure]) set.delete('prometheus')
+  const sinks = [...new Set([...both, ...[...success].filter((n) => failure.has(n))])]
+  const successOnly = [...success].filter((n) => !failure.has(n) && !both.has(n))
+  const failureOnly = [...failure].filter((n) => !success.has(n) && !both.has(n))
+  return { sinks, successOnly, failureOnly, any: sinks.length + successOnly.length + failureOnly.length > 0, prometheus }
 }
 
 /** One warning for everything ignored; in strict mode the same list is a boot error. */

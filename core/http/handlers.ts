@@ -226,6 +226,7 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
       return
     }
     state.usage = result.usage
+    if (state.captureReply) state.reply = result instanceof RawJson ? result : result.body
     // A provider that counts no tokens (an Ollama without eval counts, a host that leaves usage out): the reply's
     // output is counted as a stream's would be, and priceCall estimates the usage from it and the prompt.
     if (result.usage === null && (op === 'chat' || op === 'completions') && !(result instanceof RawJson && !result.read)) {

@@ -19,7 +19,8 @@ import { promptTokensEstimate } from '../pricing/budget.js'
 import { mayUseModel } from '../access.js'
 import { readJsonBody } from './body.js'
 import { modelCaller, type TerminalDeps } from './handlers.js'
-import { outputChars, writeEvents, type GatewayContext } from './respond.js'
+import { captured, outputChars, writeEvents, type GatewayContext } from './respond.js'
+import { StreamCapture } from '../openai/capture.js'
 import type { RouteDef, RouteFormat } from './routes.js'
 import type { SseEvent } from '../../providers/types.js'
 import { parseLenient, postUpstream } from '../upstream/dispatch.js'
@@ -65,6 +66,7 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
     switch (result.kind) {
       case 'native': {
         state.usage = result.usage
+        if (state.captureReply) state.reply = result.body
         caller.price(ctx, served, null)
         ctx.body = result.body
         return
@@ -79,6 +81,7 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
       case 'json': {
         const reply = result.body as ChatCompletion
         state.usage = result.usage
+        if (state.captureReply) state.reply = reply
         if (result.usage === null) state.outputChars += outputChars(reply)
         caller.price(ctx, served, reply)
         ctx.body = chatToMessage(reply, reply.model || requested)
@@ -88,8 +91,10 @@ export function messagesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: Te
         // Named after the first chunk's model, as a plain reply is after the upstream's (chat's rule too).
         const id = messageId()
         let writer: AnthropicStreamWriter | null = null
+        if (state.captureReply) state.reply = new StreamCapture()
         const out = (model: string) => (writer ??= new AnthropicStreamWriter(model, id))
         await writeEvents(ctx, result.chunks as AsyncIterable<ChatChunk>, (c) => {
+          if (state.reply !== null) captured(state, c)
           if (c.usage) state.usage = c.usage
           else if (state.usage === null) state.outputChars += outputChars(c)
           return out(c.model || requested).chunk(c)

@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http'
 import { asGatewayError, toErrorBody, type GatewayError } from '../errors.js'
 import { sseData, SSE_DONE } from '../sse.js'
 import { chunkForClient } from '../openai/shape.js'
+import { StreamCapture } from '../openai/capture.js'
 import type { GatewayState } from '../state.js'
 import type { Usage } from '../openai/types.js'
 import type { PassEvent, ProviderResult } from '../../providers/types.js'
@@ -79,6 +80,7 @@ export function outputChars(chunk: { choices?: unknown }): number {
  */
 export async function writeSse(ctx: GatewayContext, result: StreamResult, includeUsage: boolean): Promise<void> {
   const state = ctx.state
+  if (state.captureReply) state.reply = new StreamCapture()
   if (result.kind === 'passthrough') {
     await writeEvents(ctx, result.events, (ev) => passText(state, ev, includeUsage), sseDone, sseError)
   } else {
@@ -143,6 +145,12 @@ export async function writeEvents<T>(
   }
 }
 
+/** Keep a chunk for a logging plugin (state.captureReply made state.reply a StreamCapture). */
+export function captured(state: GatewayState, part: object | string): void {
+  const cap = state.reply
+  if (cap instanceof StreamCapture) cap.add(part as Record<string, unknown> | string)
+}
+
 export type StreamResult = Extract<ProviderResult, { kind: 'stream' | 'passthrough' }>
 export type BinaryResult = Extract<ProviderResult, { kind: 'binary' }>
 
@@ -176,6 +184,7 @@ export async function writeBinary(ctx: GatewayContext, result: BinaryResult): Pr
 
 /** A translated chunk's SSE text, null when the client does not get it (usage it did not ask for). */
 function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {
+  if (state.reply !== null) captured(state, chunk)
   if (chunk.usage) state.usage = chunk.usage
   else if (state.usage === null) state.outputChars += outputChars(chunk)
   const out = chunkForClient(chunk, includeUsage)
@@ -185,6 +194,7 @@ function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolea
 /** A pass-through event's SSE text: its own bytes, less a `"usage": null` member the client did not ask for. */
 function passText(state: GatewayState, ev: PassEvent, includeUsage: boolean): string | null {
   if (ev.chunk !== null) return chunkText(state, ev.chunk, includeUsage)
+  if (state.reply !== null) captured(state, ev.data)
   if (state.usage === null) state.outputChars += ev.chars
   const data = ev.data
   if (includeUsage || ev.nullUsageFrom === -1) return 'data: ' + data + '\n\n'

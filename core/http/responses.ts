@@ -22,7 +22,8 @@ import type { StoredResponse } from '../store.js'
 import { inputItems, responsesToChat, type ResponseItem } from '../formats/responses-request.js'
 import { chatToResponse, outputItems, responseId, ResponsesStreamWriter, type ResponseOptions } from '../formats/responses-reply.js'
 import { modelCaller, type TerminalDeps } from './handlers.js'
-import { outputChars, writeEvents, type GatewayContext } from './respond.js'
+import { captured, outputChars, writeEvents, type GatewayContext } from './respond.js'
+import { StreamCapture } from '../openai/capture.js'
 import type { RouteDef, RouteFormat } from './routes.js'
 import { isGatewayField } from '../../providers/param-map.js'
 
@@ -172,6 +173,7 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
     if (result.kind === 'json') {
       const reply = result.body as ChatCompletion
       state.usage = result.usage
+      if (state.captureReply) state.reply = reply
       if (result.usage === null) state.outputChars += outputChars(reply)
       caller.price(ctx, served, reply)
       const response = chatToResponse(reply, o)
@@ -181,12 +183,14 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
     }
     if (result.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', `a ${result.kind} reply reached /v1/responses`)
     const writer = new ResponsesStreamWriter(o)
+    if (state.captureReply) state.reply = new StreamCapture()
     let opened = ''
     const open = () => {
       const text = opened === '' ? (opened = writer.start()) : ''
       return text
     }
     await writeEvents(ctx, result.chunks as AsyncIterable<ChatChunk>, (c) => {
+      if (state.reply !== null) captured(state, c)
       if (c.usage) state.usage = c.usage
       else if (state.usage === null) state.outputChars += outputChars(c)
       return open() + writer.chunk(c)

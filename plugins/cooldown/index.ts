@@ -21,6 +21,7 @@
  * Place it after `fallback` and before `retry` (`upstream: [fallback, cooldown, retry]`): it filters each group
  * once, then records every attempt of that group (from `state.attempts`) when the group's retries are over.
  */
+import { asValue } from 'awilix'
 import { definePlugin } from '../../core/plugin.js'
 import { gatewayError } from '../../core/errors.js'
 import type { AttemptRecord } from '../../core/state.js'
@@ -116,9 +117,42 @@ export function countsForCooldown(status: number): boolean {
   return status === 429 || status === 401 || status === 404 || status === 408 || status >= 500
 }
 
+/** What /metrics reads (cooldownStatus): deployments cooling now, and how often each was cooled, per status. */
+export interface CooldownStatus {
+  cooling: Array<{ id: string; until: number }>
+  cooledDown: Array<{ id: string; status: number; count: number }>
+}
+
+declare module '../../core/container.js' {
+  interface Cradle {
+    /** Read-only cooldown state for /metrics (registered only with the cooldown plugin). */
+    cooldownStatus?: { status(): Promise<CooldownStatus> }
+  }
+}
+
+/** Per gateway (cradle): the store the interceptor uses, and cooldowns this replica started, by `id \u0000 status`. */
+interface CooldownState {
+  store: CooldownStore | null
+  cooled: Map<string, { id: string; status: number; count: number }>
+}
+const states = new WeakMap<object, CooldownState>()
+
+function stateOf(cradle: object): CooldownState {
+  let st = states.get(cradle)
+  if (!st) states.set(cradle, (st = { store: null, cooled: new Map() }))
+  return st
+}
+
+function countCooled(st: CooldownState, id: string, status: number): void {
+  const k = `${id}\u0000${status}`
+  const c = st.cooled.get(k)
+  if (c) c.count++
+  else st.cooled.set(k, { id, status, count: 1 })
+}
+
 async function recordFailures(
   store: CooldownStore, records: readonly AttemptRecord[], from: number, now: number, atOnce: ReadonlySet<number>,
-  policy: CooldownOptions['allowed_fails_policy'], logger: Logger, requestId: string,
+  policy: CooldownOptions['allowed_fails_policy'], logger: Logger, requestId: string, st?: CooldownState,
 ): Promise<void> {
   for (let i = from; i < records.length; i++) {
     const r = records[i]!
@@ -130,6 +164,7 @@ async function recordFailures(
     else if (countsForCooldown(r.status)) until = await store.fail(r.targetId, now, atOnce.has(r.status))
     else continue
     if (until > 0) {
+      if (st) countCooled(st, r.targetId, r.status)
       logger.warn('deployment cooling down', { requestId, deployment: r.targetId, status: r.status, cause: r.errorCode, cooldownSeconds: (until - now) / 1000 })
     }
   }
@@ -151,10 +186,30 @@ export default definePlugin<CooldownOptions>({
       },
     },
   },
-  interceptor({ logger, clock, redis }, o) {
+  register(container) {
+    const status = async (): Promise<CooldownStatus> => {
+      const cradle = container.cradle
+      const st = stateOf(cradle)
+      const cooledDown = [...st.cooled.values()].map((c) => ({ ...c }))
+      if (!st.store) return { cooling: [], cooledDown }
+      const now = cradle.clock.now()
+      const ids = cradle.models.deployments().map((t) => t.id)
+      const until = await st.store.until(ids, now)
+      const cooling: CooldownStatus['cooling'] = []
+      ids.forEach((id, i) => {
+        if (until[i]! > now) cooling.push({ id, until: until[i]! })
+      })
+      return { cooling, cooledDown }
+    }
+    container.register({ cooldownStatus: asValue({ status }) })
+  },
+  interceptor(cradle, o) {
+    const { logger, clock, redis } = cradle
     const params: CooldownParams = { allowedFails: o.allowed_fails, cooldownMs: o.cooldown_time * 1000, windowMs: WINDOW_MS }
     const local = localCooldowns(params)
     const store = redis ? redisCooldowns(redis, local, params, logger) : local
+    const st = stateOf(cradle)
+    st.store = store
     const atOnce: ReadonlySet<number> = new Set(o.cool_at_once)
     return (next) => async function cooldown(attempt) {
       const state = attempt.state
@@ -182,7 +237,7 @@ export default definePlugin<CooldownOptions>({
         return await next(target === attempt.target ? attempt : { ...attempt, target })
       } finally {
         // Only a failed attempt costs a store call; a clean success returns without one.
-        if (state.attempts.length > from) await recordFailures(store, state.attempts, from, clock.now(), atOnce, o.allowed_fails_policy, logger, state.requestId)
+        if (state.attempts.length > from) await recordFailures(store, state.attempts, from, clock.now(), atOnce, o.allowed_fails_policy, logger, state.requestId, st)
       }
     }
   },

@@ -33,6 +33,7 @@
  * (each replica then holds the whole capacity on its own, a logged warning, counted in /queue/status as
  * `redis_fallbacks`) and go back to Redis once it answers.
  */
+import { asValue } from 'awilix'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError, GatewayError } from '../../core/errors.js'
@@ -69,6 +70,13 @@ const LEVEL_ONLY_PRIORITY = 0
 
 const schedulers = new WeakMap<object, Scheduler>()
 
+declare module '../../core/container.js' {
+  interface Cradle {
+    /** Read-only: what GET /queue/status reports, for /metrics (registered only with the priority-queue plugin). */
+    priorityQueueStatus?: { status(): Promise<Record<string, unknown>> }
+  }
+}
+
 export default definePlugin<PriorityQueueOptions>({
   name: 'priority-queue',
   options: {
@@ -88,6 +96,10 @@ export default definePlugin<PriorityQueueOptions>({
       saturation_threshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
       lease_ms: { type: 'integer', minimum: 30, default: 30_000 },
     },
+  },
+  register(container, options) {
+    // Resolved lazily: the scheduler is made with the middleware, after every plugin registered.
+    container.register({ priorityQueueStatus: asValue({ status: () => schedulerFor(container.cradle, options).status() }) })
   },
   middleware(cradle, options) {
     const scheduler = schedulerFor(cradle, options)

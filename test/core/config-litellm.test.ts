@@ -203,7 +203,8 @@ t.test('a misspelt top-level key is a boot error with a suggestion; other unknow
 })
 
 t.test('strict mode (LoadOptions.strict or general_settings.strict_config) turns the ignored-keys warning into a boot error', async (t) => {
-  const yaml = 'litellm_settings:\n  success_callback: [langfuse]\n'
+  // A callback this version does not ship to is an ignored key (langfuse is acted on: the logging plugin).
+  const yaml = 'litellm_settings:\n  success_callback: [datadog]\n'
   t.match(ignoredWarning(parseConfig(yaml, { env: env0 }).warnings), 'litellm_settings.success_callback', 'a warning by default')
   const e = bootError(t, () => parseConfig(yaml, { env: env0, strict: true }))
   t.match(e.message, /strict config: .*litellm_settings\.success_callback/)

@@ -1,0 +1,526 @@
+/**
+ * OTLP traces, encoded by hand: a small span model, the binary protobuf `ExportTraceServiceRequest` (what OTLP/HTTP
+ * receivers, MLflow and Langfuse take as `application/x-protobuf`) and its OTLP/JSON form.
+ *
+ * Hand-written rather than @opentelemetry/exporter-trace-otlp-proto: the gateway never runs an OTel SDK (its spans
+ * are built after the fact from a finished LogRecord, by recordSpans below), and the encoder needs five wire
+ * primitives (varint, fixed64, fixed32, double, length-delimited) over one fixed message tree.
+ *
+ * Field numbers follow opentelemetry/proto (collector/trace/v1/trace_service.proto, trace/v1/trace.proto,
+ * common/v1/common.proto, resource/v1/resource.proto).
+ */
+
+import { createHash } from 'node:crypto'
+import type { LogRecord } from './types.js'
+
+export type AttrValue = string | number | boolean | string[]
+export type Attributes = Record<string, AttrValue>
+
+/** Span.SpanKind. */
+export const SpanKind = { INTERNAL: 1, SERVER: 2, CLIENT: 3 } as const
+/** Status.StatusCode. */
+export const StatusCode = { UNSET: 0, OK: 1, ERROR: 2 } as const
+
+export interface SpanEvent {
+  name: string
+  timeNs: bigint
+  attributes?: Attributes
+}
+
+export interface Span {
+  /** 16 bytes. */
+  traceId: Uint8Array
+  /** 8 bytes. */
+  spanId: Uint8Array
+  /** 8 bytes; null for a root span. */
+  parentSpanId: Uint8Array | null
+  name: string
+  kind: number
+  /** Unix nanoseconds. */
+  startNs: bigint
+  endNs: bigint
+  attributes: Attributes
+  status: { code: number; message?: string }
+  events?: SpanEvent[]
+}
+
+export interface Scope {
+  name: string
+  version: string
+}
+
+// Wire types (protobuf encoding spec).
+const VARINT = 0
+const I64 = 1
+const LEN = 2
+const I32 = 5
+
+/** Initial encode buffer, bytes: a one-record batch fits without growing. */
+const INITIAL_BYTES = 8192
+
+/**
+ * An append-only protobuf writer over one growable buffer. A nested message reserves one length byte and, when it
+ * ends up 128 bytes or longer, its body is moved right to make room for the longer varint: most nested messages
+ * (KeyValue, AnyValue, Status) are short, so this beats encoding each into its own buffer and concatenating.
+ */
+class Writer {
+  private buf = Buffer.allocUnsafe(INITIAL_BYTES)
+  private pos = 0
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+
+  /** A non-negative integer below 2^53. */
+  varint(v: number): void {
+    this.room(10)
+    const b = this.buf
+    let p = this.pos
+    while (v > 0x7f) {
+      b[p++] = (v % 0x80) | 0x80
+      v = Math.floor(v / 0x80)
+    }
+    b[p++] = v
+    this.pos = p
+  }
+
+  private bigVarint(v: bigint): void {
+    this.room(10)
+    while (v > 0x7fn) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80
+      v >>= 7n
+    }
+    this.buf[this.pos++] = Number(v)
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire)
+  }
+
+  /** int64 as a varint; negatives take ten bytes (two's complement), as the spec says. */
+  int64(field: number, v: number): void {
+    this.tag(field, VARINT)
+    if (v >= 0) this.varint(v)
+    else this.bigVarint(BigInt.asUintN(64, BigInt(v)))
+  }
+
+  uint32(field: number, v: number): void {
+    if (v === 0) return
+    this.tag(field, VARINT)
+    this.varint(v)
+  }
+
+  bool(field: number, v: boolean): void {
+    this.tag(field, VARINT)
+    this.varint(v ? 1 : 0)
+  }
+
+  double(field: number, v: number): void {
+    this.tag(field, I64)
+    this.room(8)
+    this.buf.writeDoubleLE(v, this.pos)
+    this.pos += 8
+  }
+
+  fixed64(field: number, v: bigint): void {
+    this.tag(field, I64)
+    this.room(8)
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos)
+    this.pos += 8
+  }
+
+  fixed32(field: number, v: number): void {
+    this.tag(field, I32)
+    this.room(4)
+    this.buf.writeUInt32LE(v >>> 0, this.pos)
+    this.pos += 4
+  }
+
+  /** Always written (a oneof member or a required-looking field), even when empty. */
+  string(field: number, s: string): void {
+    this.tag(field, LEN)
+    const n = Buffer.byteLength(s)
+    this.varint(n)
+    this.room(n)
+    this.buf.write(s, this.pos, n, 'utf8')
+    this.pos += n
+  }
+
+  /** proto3 implicit presence: an empty string is the default and is left out. */
+  optString(field: number, s: string | undefined): void {
+    if (s) this.string(field, s)
+  }
+
+  bytes(field: number, b: Uint8Array): void {
+    this.tag(field, LEN)
+    this.varint(b.length)
+    this.room(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  /** Start a nested message; returns the mark end() takes. */
+  begin(field: number): number {
+    this.tag(field, LEN)
+    this.room(1)
+    this.pos += 1
+    return this.pos
+  }
+
+  end(start: number): void {
+    const len = this.pos - start
+    let extra = 0
+    for (let v = len; v > 0x7f; v = Math.floor(v / 0x80)) extra++
+    if (extra > 0) {
+      this.room(extra)
+      this.buf.copyWithin(start + extra, start, this.pos)
+      this.pos += extra
+    }
+    let p = start - 1
+    let v = len
+    while (v > 0x7f) {
+      this.buf[p++] = (v % 0x80) | 0x80
+      v = Math.floor(v / 0x80)
+    }
+    this.buf[p] = v
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos)
+  }
+}
+
+// AnyValue: 1 string, 2 bool, 3 int, 4 double, 5 array.
+function anyValue(w: Writer, field: number, v: AttrValue): void {
+  const m = w.begin(field)
+  if (typeof v === 'string') w.string(1, v)
+  else if (typeof v === 'boolean') w.bool(2, v)
+  else if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) w.int64(3, v)
+    else w.double(4, v)
+  } else {
+    const arr = w.begin(5)
+    for (const s of v) anyValue(w, 1, s)
+    w.end(arr)
+  }
+  w.end(m)
+}
+
+// KeyValue: 1 key, 2 value.
+function keyValues(w: Writer, field: number, attrs: Attributes): void {
+  for (const k in attrs) {
+    const v = attrs[k]
+    if (v === undefined || v === null) continue
+    const m = w.begin(field)
+    w.string(1, k)
+    anyValue(w, 2, v)
+    w.end(m)
+  }
+}
+
+// Span: 1 trace_id, 2 span_id, 4 parent_span_id, 5 name, 6 kind, 7/8 times, 9 attributes, 11 events, 15 status,
+// 16 flags.
+function span(w: Writer, s: Span): void {
+  const m = w.begin(2)
+  w.bytes(1, s.traceId)
+  w.bytes(2, s.spanId)
+  if (s.parentSpanId) w.bytes(4, s.parentSpanId)
+  w.string(5, s.name)
+  w.uint32(6, s.kind)
+  w.fixed64(7, s.startNs)
+  w.fixed64(8, s.endNs)
+  keyValues(w, 9, s.attributes)
+  if (s.events) {
+    for (const e of s.events) {
+      const em = w.begin(11)
+      w.fixed64(1, e.timeNs)
+      w.string(2, e.name)
+      if (e.attributes) keyValues(w, 3, e.attributes)
+      w.end(em)
+    }
+  }
+  const st = w.begin(15)
+  w.optString(2, s.status.message)
+  w.uint32(3, s.status.code)
+  w.end(st)
+  // W3C trace flags in the low byte: sampled (we only ever export what we keep).
+  w.fixed32(16, 0x01)
+  w.end(m)
+}
+
+/** A binary protobuf ExportTraceServiceRequest: one ResourceSpans, one ScopeSpans, the spans in order. */
+export function encodeTraces(resource: Attributes, scope: Scope, spans: readonly Span[]): Uint8Array {
+  const w = new Writer()
+  const rs = w.begin(1) // ExportTraceServiceRequest.resource_spans
+  const res = w.begin(1) // ResourceSpans.resource
+  keyValues(w, 1, resource)
+  w.end(res)
+  const ss = w.begin(2) // ResourceSpans.scope_spans
+  const sc = w.begin(1) // ScopeSpans.scope
+  w.optString(1, scope.name)
+  w.optString(2, scope.version)
+  w.end(sc)
+  for (const s of spans) span(w, s) // ScopeSpans.spans = 2
+  w.end(ss)
+  w.end(rs)
+  return w.finish()
+}
+
+// --- OTLP/JSON (protobuf JSON mapping with OTLP's exceptions: hex ids, integer enums, int64 as strings) ---
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')
+}
+
+function jsonValue(v: AttrValue): Record<string, unknown> {
+  if (typeof v === 'string') return { stringValue: v }
+  if (typeof v === 'boolean') return { boolValue: v }
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? { intValue: String(v) } : { doubleValue: v }
+  return { arrayValue: { values: v.map(jsonValue) } }
+}
+
+function jsonAttrs(attrs: Attributes): Array<{ key: string; value: Record<string, unknown> }> {
+  const out: Array<{ key: string; value: Record<string, unknown> }> = []
+  for (const k in attrs) {
+    const v = attrs[k]
+    if (v !== undefined && v !== null) out.push({ key: k, value: jsonValue(v) })
+  }
+  return out
+}
+
+/** The same request as encodeTraces, as an OTLP/JSON object (JSON.stringify it to send). */
+export function tracesJson(resource: Attributes, scope: Scope, spans: readonly Span[]): Record<string, unknown> {
+  return {
+    resourceSpans: [{
+      resource: { attributes: jsonAttrs(resource) },
+      scopeSpans: [{
+        scope: { name: scope.name, version: scope.version },
+        spans: spans.map((s) => ({
+          traceId: hex(s.traceId),
+          spanId: hex(s.spanId),
+          ...(s.parentSpanId ? { parentSpanId: hex(s.parentSpanId) } : {}),
+          name: s.name,
+          kind: s.kind,
+          startTimeUnixNano: String(s.startNs),
+          endTimeUnixNano: String(s.endNs),
+          attributes: jsonAttrs(s.attributes),
+          ...(s.events ? {
+            events: s.events.map((e) => ({
+              timeUnixNano: String(e.timeNs), name: e.name, attributes: jsonAttrs(e.attributes ?? {}),
+            })),
+          } : {}),
+          status: { code: s.status.code, ...(s.status.message ? { message: s.status.message } : {}) },
+          flags: 1,
+        })),
+      }],
+    }],
+  }
+}
+
+// --- A LogRecord as spans: GenAI semantic conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/) ---
+
+/** gen_ai.operation.name per call type; the rest keep their own name. */
+const OPERATION: Readonly<Record<string, string>> = {
+  chat: 'chat', anthropic_messages: 'chat', responses: 'chat', completions: 'text_completion',
+  embeddings: 'embeddings', images: 'generate_content',
+}
+/** gen_ai.provider.name well-known values for our adapter names; others pass through. */
+const PROVIDER: Readonly<Record<string, string>> = {
+  azure: 'azure.ai.openai', gemini: 'gcp.gemini', vertex: 'gcp.vertex_ai', bedrock: 'aws.bedrock', mistral: 'mistral_ai',
+}
+/** Request parameters with a gen_ai.request.* attribute (numbers only). */
+const NUMERIC_PARAMS: ReadonlyArray<readonly [string, string]> = [
+  ['temperature', 'gen_ai.request.temperature'], ['top_p', 'gen_ai.request.top_p'], ['top_k', 'gen_ai.request.top_k'],
+  ['max_tokens', 'gen_ai.request.max_tokens'], ['max_completion_tokens', 'gen_ai.request.max_tokens'],
+  ['frequency_penalty', 'gen_ai.request.frequency_penalty'], ['presence_penalty', 'gen_ai.request.presence_penalty'],
+  ['seed', 'gen_ai.request.seed'], ['n', 'gen_ai.request.choice.count'],
+]
+const HEX32 = /^[0-9a-f]{32}$/i
+const ZERO32 = '00000000000000000000000000000000'
+/**
+ * Names of fields that hold credentials. A record's metadata and parameters are cleaned by record.ts already; this
+ * is the sinks' own guard, because a LiteLLM client may put `api_key` in the body and a stray `headers` or
+ * `user_api_key` in metadata would otherwise ship a secret to a third party.
+ */
+const SECRET_NAME = /(?:^|[_-])(?:api_?key|secret|password|token|authorization|auth|cookie)$|^headers$/i
+
+/** A copy of a JSON value without credential-named fields (depth-bounded: metadata is small, never cyclic). */
+export function scrub(v: unknown, depth = 0): unknown {
+  if (v === null || typeof v !== 'object' || depth > 8) return v
+  if (Array.isArray(v)) return v.map((x) => scrub(x, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const k in v as Record<string, unknown>) {
+    if (!SECRET_NAME.test(k)) out[k] = scrub((v as Record<string, unknown>)[k], depth + 1)
+  }
+  return out
+}
+
+/** Unix ms (possibly fractional) -> Unix ns. */
+export function nanos(ms: number): bigint {
+  return BigInt(Math.round(ms * 1000)) * 1000n
+}
+
+function digest(s: string, bytes: number): Uint8Array {
+  return createHash('sha256').update(s).digest().subarray(0, bytes)
+}
+
+/**
+ * The record's trace id, the same from every sink and every retry: a LiteLLM `trace_id` (or `existing_trace_id`)
+ * in the request metadata that is already a 32-hex OTel trace id is used as is; another string is hashed, so calls
+ * that share it share a trace; without one, the hash of the record id.
+ */
+export function traceIdOf(rec: LogRecord): Uint8Array {
+  const md = rec.metadata
+  const t = typeof md.existing_trace_id === 'string' ? md.existing_trace_id : md.trace_id
+  if (typeof t === 'string' && t !== '') {
+    return HEX32.test(t) && t !== ZERO32 ? Buffer.from(t, 'hex') : digest(`trace:${t}`, 16)
+  }
+  return digest(`trace:${rec.id}`, 16)
+}
+
+export function operationOf(callType: string): string {
+  return OPERATION[callType] ?? callType
+}
+
+function providerOf(p: string): string {
+  return PROVIDER[p] ?? p
+}
+
+function json(v: unknown): string {
+  return JSON.stringify(v) ?? 'null'
+}
+
+/** Whether the record may carry prompt and reply content out. */
+export function hasContent(rec: LogRecord): boolean {
+  return !rec.redacted
+}
+
+function rootAttributes(rec: LogRecord, op: string): Attributes {
+  const a: Attributes = {
+    'gen_ai.operation.name': op,
+    'gen_ai.request.model': rec.model_group,
+    'switchyard.request_id': rec.id,
+    'switchyard.call_type': rec.call_type,
+    'switchyard.model_group': rec.model_group,
+    'switchyard.stream': rec.stream,
+    'switchyard.latency_ms': rec.latency_ms,
+    'switchyard.cost_usd': rec.cost,
+    'switchyard.retries': rec.retries,
+    'switchyard.fallbacks': rec.fallbacks,
+    'switchyard.attempts': rec.attempts.length,
+    'switchyard.redacted': rec.redacted,
+    'http.route': rec.route,
+    'http.response.status_code': rec.http_status,
+  }
+  if (rec.provider) a['gen_ai.provider.name'] = a['gen_ai.system'] = providerOf(rec.provider)
+  if (rec.model) a['gen_ai.response.model'] = rec.model
+  const params = rec.model_parameters
+  for (const [from, to] of NUMERIC_PARAMS) {
+    const v = params[from]
+    if (typeof v === 'number') a[to] = v
+  }
+  const stop = params.stop
+  if (typeof stop === 'string') a['gen_ai.request.stop_sequences'] = [stop]
+  else if (Array.isArray(stop)) a['gen_ai.request.stop_sequences'] = stop.map(String)
+  if (rec.finish_reason) a['gen_ai.response.finish_reasons'] = [rec.finish_reason]
+  const u = rec.usage
+  a['gen_ai.usage.input_tokens'] = u.prompt_tokens
+  a['gen_ai.usage.output_tokens'] = u.completion_tokens
+  if (u.cached_tokens) a['gen_ai.usage.cache_read.input_tokens'] = u.cached_tokens
+  if (u.cache_creation_tokens) a['gen_ai.usage.cache_creation.input_tokens'] = u.cache_creation_tokens
+  if (u.reasoning_tokens) a['switchyard.usage.reasoning_tokens'] = u.reasoning_tokens
+  a['switchyard.usage.total_tokens'] = u.total_tokens
+  if (typeof rec.metadata.session_id === 'string') a['gen_ai.conversation.id'] = rec.metadata.session_id
+  const user = rec.user_id ?? rec.end_user
+  if (user) a['user.id'] = user
+  if (rec.api_base) {
+    try {
+      const url = new URL(rec.api_base)
+      a['server.address'] = url.hostname
+      if (url.port) a['server.port'] = Number(url.port)
+    } catch {
+      // not a URL (a custom base): switchyard.api_base still says it
+    }
+    a['switchyard.api_base'] = rec.api_base
+  }
+  if (rec.model_id) a['switchyard.deployment'] = rec.model_id
+  if (rec.cost_source) a['switchyard.cost_source'] = rec.cost_source
+  if (rec.key_alias) a['switchyard.key_alias'] = rec.key_alias
+  if (rec.key_hash) a['switchyard.key_hash'] = rec.key_hash
+  if (rec.team_id) a['switchyard.team_id'] = rec.team_id
+  if (rec.team_alias) a['switchyard.team_alias'] = rec.team_alias
+  if (rec.user_id) a['switchyard.user_id'] = rec.user_id
+  if (rec.end_user) a['switchyard.end_user'] = rec.end_user
+  if (rec.tags.length) a['switchyard.tags'] = rec.tags
+  if (rec.priority !== null) a['switchyard.priority'] = rec.priority
+  if (rec.queue_wait_ms !== null) a['switchyard.queue_wait_ms'] = rec.queue_wait_ms
+  if (rec.ttft_ms !== null) a['switchyard.ttft_ms'] = rec.ttft_ms
+  if (rec.overhead_ms !== null) a['switchyard.overhead_ms'] = rec.overhead_ms
+  if (Object.keys(rec.plugin_timings).length) a['switchyard.plugin_timings'] = json(rec.plugin_timings)
+  if (Object.keys(rec.metadata).length) a['switchyard.metadata'] = json(scrub(rec.metadata))
+  if (hasContent(rec)) {
+    if (rec.messages !== null && rec.messages !== undefined) {
+      a['gen_ai.input.messages'] = json(Array.isArray(rec.messages) ? rec.messages : [rec.messages])
+    }
+    if (rec.response !== null && rec.response !== undefined) a['gen_ai.output.messages'] = json([rec.response])
+    if (rec.tool_calls.length) a['switchyard.tool_calls'] = json(rec.tool_calls)
+  }
+  if (rec.error) a['error.type'] = rec.error.type || rec.error.code
+  return a
+}
+
+/**
+ * One root span for the call (SERVER: the gateway answering its client, `{operation} {model group}`) and one
+ * CLIENT child per upstream attempt (`{operation} {upstream model}`), root first. Usage, cost and content sit on the
+ * root only, so a backend that sums over spans counts a call once however many attempts it took.
+ */
+export function recordSpans(rec: LogRecord): Span[] {
+  const traceId = traceIdOf(rec)
+  const rootId = digest(`span:${rec.id}:root`, 8)
+  const op = operationOf(rec.call_type)
+  const failed = rec.status === 'failure'
+  const events: SpanEvent[] = []
+  if (rec.completion_start_time !== null && rec.stream) {
+    events.push({ name: 'gen_ai.first_token', timeNs: nanos(rec.completion_start_time) })
+  }
+  if (rec.error) {
+    events.push({
+      name: 'exception', timeNs: nanos(rec.end_time),
+      attributes: { 'exception.type': rec.error.type || rec.error.code, 'exception.message': rec.error.message },
+    })
+  }
+  const root: Span = {
+    traceId, spanId: rootId, parentSpanId: null,
+    name: `${op} ${rec.model_group}`, kind: SpanKind.SERVER,
+    startNs: nanos(rec.start_time), endNs: nanos(rec.end_time),
+    attributes: rootAttributes(rec, op),
+    status: failed ? { code: StatusCode.ERROR, message: rec.error?.message ?? '' } : { code: StatusCode.OK },
+    events,
+  }
+  const spans = [root]
+  for (let i = 0; i < rec.attempts.length; i++) {
+    const at = rec.attempts[i]!
+    const bad = at.error_code !== null || at.status >= 400
+    const a: Attributes = {
+      'gen_ai.operation.name': op,
+      'gen_ai.request.model': at.model,
+      'gen_ai.provider.name': providerOf(at.provider),
+      'gen_ai.system': providerOf(at.provider),
+      'http.response.status_code': at.status,
+      'switchyard.deployment': at.deployment,
+      'switchyard.attempt': i + 1,
+    }
+    if (bad) a['error.type'] = at.error_code ?? String(at.status)
+    spans.push({
+      traceId, spanId: digest(`span:${rec.id}:${i}`, 8), parentSpanId: rootId,
+      name: `${op} ${at.model}`, kind: SpanKind.CLIENT,
+      startNs: nanos(at.start_time), endNs: nanos(at.start_time + at.duration_ms),
+      attributes: a,
+      status: bad ? { code: StatusCode.ERROR, message: at.error_code ?? `HTTP ${at.status}` } : { code: StatusCode.OK },
+    })
+  }
+  return spans
+}
