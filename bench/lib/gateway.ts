@@ -21,11 +21,12 @@ export const FALLBACK_MODEL = `${MODEL}-fallback`
  *   (store-sqlite, auth, keys, spend, rate-limit, priority-queue, budget, router; fallback, cooldown, retry), plus
  *   logging (LiteLLM's `callbacks: [otel]`, to the fake upstream as a live OTLP receiver) and prometheus; with
  *   `redisUrl`, state-redis joins it and counters, budgets and the queue's gate live in Redis.
- * Both: two deployments in the model group (simple-shuffle has a choice to make), num_retries 2 (nothing fails,
+ * `quiet`: the full chain without logging and prometheus (what the observability plugins cost is full - quiet).
+ * All: two deployments in the model group (simple-shuffle has a choice to make), num_retries 2 (nothing fails,
  * so no retry happens: its cost is the bookkeeping), max_parallel_requests 4096 per deployment (the priority queue
  * gates every call, never saturated), prices (the spend row carries a cost), and a fallback group.
  */
-export function gatewayConfig(chain: 'core' | 'full', upstream: string, logLevel: string, redisUrl?: string): string {
+export function gatewayConfig(chain: 'core' | 'full' | 'quiet', upstream: string, logLevel: string, redisUrl?: string): string {
   const deployment = (name: string, base: string, id: string) => `  - model_name: ${name}
     litellm_params: { model: openai/${MODEL}, api_base: ${upstream}${base}, api_key: sk-upstream, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002, max_parallel_requests: 4096 }
     model_info: { id: ${id} }
@@ -38,9 +39,11 @@ router_settings: { routing_strategy: simple-shuffle, num_retries: 2${redisUrl ? 
 general_settings: { master_key: ${MASTER_KEY} }
 ${chain === 'core'
     ? 'pipeline: [request-id, auth, router]\nupstream: [retry]\n'
-    : `litellm_settings: { fallbacks: [{ ${MODEL}: [${FALLBACK_MODEL}] }], callbacks: [otel, prometheus] }\n` +
-      // The OTLP sink ships every call's record to a live local receiver: the fake upstream, which answers it 200.
-      `environment_variables: { OTEL_EXPORTER_OTLP_ENDPOINT: "${upstream}" }\n`}`
+    : chain === 'quiet'
+      ? `litellm_settings: { fallbacks: [{ ${MODEL}: [${FALLBACK_MODEL}] }] }\n`
+      : `litellm_settings: { fallbacks: [{ ${MODEL}: [${FALLBACK_MODEL}] }], callbacks: [otel, prometheus] }\n` +
+        // The OTLP sink ships every call's record to a live local receiver: the fake upstream, which answers it 200.
+        `environment_variables: { OTEL_EXPORTER_OTLP_ENDPOINT: "${upstream}" }\n`}`
 }
 
 export interface Gateway {

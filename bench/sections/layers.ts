@@ -31,7 +31,9 @@ const LAYERS: Layer[] = [
   { adds: 'rate-limit', pipeline: ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'router'], upstream: ['retry'], virtual: true },
   { adds: 'priority-queue', pipeline: ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'router'], upstream: ['retry'], virtual: true },
   { adds: 'budget', pipeline: ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router'], upstream: ['retry'], virtual: true },
-  { adds: 'fallback, cooldown (= full chain)', pipeline: ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router'], upstream: ['fallback', 'cooldown', 'retry'], virtual: true },
+  { adds: 'fallback, cooldown', pipeline: ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router'], upstream: ['fallback', 'cooldown', 'retry'], virtual: true },
+  { adds: 'logging (otel, live receiver)', pipeline: ['request-id', 'logging', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router'], upstream: ['fallback', 'cooldown', 'retry'], virtual: true },
+  { adds: 'prometheus (= full chain)', pipeline: ['request-id', 'logging', 'prometheus', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router'], upstream: ['fallback', 'cooldown', 'retry'], virtual: true },
 ]
 
 export interface LayersResult {

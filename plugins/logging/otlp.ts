@@ -10,7 +10,6 @@
  * common/v1/common.proto, resource/v1/resource.proto).
  */
 
-import { createHash } from 'node:crypto'
 import type { LogRecord } from './types.js'
 
 export type AttrValue = string | number | boolean | string[]
@@ -363,9 +362,38 @@ export function nanos(ms: number): bigint {
   return BigInt(Math.round(ms * 1000)) * 1000n
 }
 
-function digest(s: string, bytes: number): Uint8Array {
-  return createHash('sha256').update(s).digest().subarray(0, bytes)
+/**
+ * `bytes` (up to 16) of a fast, deterministic, well-mixed hash of `s`: four 32-bit multiply-xorshift lanes with
+ * different seeds. Ids need to be stable and spread, not secret, and a SHA-256 per span cost ~8 µs on the hot path.
+ */
+export function digest(s: string, bytes: number): Uint8Array {
+  let a = 0x9e3779b9, b = 0x85ebca6b, c = 0xc2b2ae35, d = 0x27d4eb2f
+  for (let i = 0; i < s.length; i++) {
+    const k = s.charCodeAt(i)
+    a = Math.imul(a ^ k, 0x01000193)
+    b = Math.imul(b ^ k, 0x5bd1e995)
+    c = Math.imul(c ^ k, 0x1b873593)
+    d = Math.imul(d ^ k, 0xcc9e2d51)
+  }
+  const out = new Uint8Array(16)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, mix(a ^ Math.imul(d, 31)))
+  view.setUint32(4, mix(b ^ Math.imul(a, 37)))
+  view.setUint32(8, mix(c ^ Math.imul(b, 41)))
+  view.setUint32(12, mix(d ^ Math.imul(c, 43)))
+  return bytes === 16 ? out : out.subarray(0, bytes)
 }
+
+/** murmur3's 32-bit finaliser: every input bit reaches every output bit. */
+function mix(h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * The record's trace id, the same from every sink and every retry: a LiteLLM `trace_id` (or `existing_trace_id`)
@@ -378,6 +406,8 @@ export function traceIdOf(rec: LogRecord): Uint8Array {
   if (typeof t === 'string' && t !== '') {
     return HEX32.test(t) && t !== ZERO32 ? Buffer.from(t, 'hex') : digest(`trace:${t}`, 16)
   }
+  // The gateway's request ids are UUIDs: their 128 bits are the trace id as they stand.
+  if (rec.id.length === 36 && UUID.test(rec.id)) return Buffer.from(rec.id.replaceAll('-', ''), 'hex')
   return digest(`trace:${rec.id}`, 16)
 }
 

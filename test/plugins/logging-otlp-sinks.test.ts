@@ -3,10 +3,10 @@
  * 127.0.0.1. Payloads are decoded with protobufjs from the OpenTelemetry protos; Langfuse's pieces are validated
  * against its published OpenAPI spec (../shared/data/langfuse/openapi.yml, with the ajv tweaks its NOTES.md lists).
  */
+import { digest } from '../../plugins/logging/otlp.js'
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { createHash } from 'node:crypto'
 import { parse as parseYaml } from 'yaml'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import { createMlflowSink } from '../../plugins/logging/sinks/mlflow.js'
@@ -207,7 +207,7 @@ t.test('langfuse sink: OTLP protobuf with Basic auth, generation and trace attri
   // Failed, added to the caller's existing trace: the error level and message; the trace itself untouched.
   t.equal(f.attrs['langfuse.observation.level'], 'ERROR')
   t.equal(f.attrs['langfuse.observation.status_message'], 'Upstream openai returned 500: overloaded')
-  t.equal(f.traceId, createHash('sha256').update('trace:my-app-trace-77').digest().subarray(0, 16).toString('hex'))
+  t.equal(f.traceId, Buffer.from(digest('trace:my-app-trace-77', 16)).toString('hex'), 'the caller\'s trace id, hashed')
   t.notOk('langfuse.trace.name' in f.attrs, 'existing_trace_id: the trace is not renamed')
   t.notOk('langfuse.observation.output' in f.attrs)
   t.notOk('langfuse.observation.cost_details' in f.attrs, 'unpriced: Langfuse may price it itself')

@@ -4,8 +4,7 @@
  * field number, wire type or length prefix fails here the way it would fail in a collector.
  */
 import t from 'tap'
-import { createHash } from 'node:crypto'
-import { encodeTraces, recordSpans, tracesJson, SpanKind, StatusCode, type Span } from '../../plugins/logging/otlp.js'
+import { digest, encodeTraces, recordSpans, tracesJson, SpanKind, StatusCode, type Span } from '../../plugins/logging/otlp.js'
 import { createOtelSink, parseKeyValues } from '../../plugins/logging/sinks/otel.js'
 import { SinkError } from '../../plugins/logging/types.js'
 import { GatewayError } from '../../core/errors.js'
@@ -15,7 +14,7 @@ import {
   sinkContext, startReceiver, streamedRecord,
 } from './logging-otlp-fixtures.js'
 
-const sha = (s: string, n: number): string => createHash('sha256').update(s).digest().subarray(0, n).toString('hex')
+const sha = (s: string, n: number): string => Buffer.from(digest(s, n)).toString('hex')
 
 t.test('encodeTraces: every value type and length class decodes with protobufjs', async (t) => {
   const long = 'x'.repeat(20_000) // a three-byte length prefix inside nested messages
@@ -91,6 +90,9 @@ t.test('recordSpans: a plain call', async (t) => {
   t.equal(d.spans.length, 2, 'root + one attempt')
   const [root, at] = d.spans as [any, any]
   t.equal(root.traceId, sha(`trace:${rec.id}`, 16), 'trace id derived from the record id')
+  const uuid = { ...rec, id: '3f2b8c1e-9a4d-4e7f-b2c1-0d9e8f7a6b5c' }
+  t.equal(Buffer.from(recordSpans(uuid)[0]!.traceId).toString('hex'), '3f2b8c1e9a4d4e7fb2c10d9e8f7a6b5c', 'a UUID request id is the trace id')
+  t.same(recordSpans(rec).map((s) => Buffer.from(s.spanId).toString('hex')), recordSpans(rec).map((s) => Buffer.from(s.spanId).toString('hex')), 'span ids are the same on every build (retries agree)')
   t.equal(root.name, 'chat gpt-4o')
   t.equal(root.kind, SpanKind.SERVER)
   t.equal(root.start, ns(T0))
