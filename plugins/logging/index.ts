@@ -76,7 +76,8 @@ const queuesOf = new WeakMap<object, SinkQueue[]>()
 
 interface Route {
   queue: SinkQueue
-  name: string
+  /** The names this sink answers to in x-litellm-disable-callbacks (its aliases: otel and opentelemetry). */
+  names: ReadonlySet<string>
   success: boolean
   failure: boolean
 }
@@ -117,7 +118,8 @@ export default definePlugin<Options>({
       }
       const sink = factory({ options: options.settings[name] ?? {}, env, dispatcher: cradle.dispatcher, logger: cradle.logger })
       const queue = new SinkQueue(sink, { maxBuffer: options.max_buffer, flushIntervalMs: options.flush_interval_ms, logger: cradle.logger })
-      const route = { queue, name, success, failure }
+      const names = new Set(Object.keys(SINKS).filter((k) => SINKS[k] === factory))
+      const route = { queue, names, success, failure }
       byName.set(factory.name, route)
       routes.push(route)
     }
@@ -169,7 +171,7 @@ function ship(state: GatewayState, outcome: Outcome, routes: readonly Route[], r
     const failed = isFailure(state, outcome)
     for (const r of routes) {
       if (failed ? !r.failure : !r.success) continue
-      if (disabled && skipped(disabled, r.name)) continue
+      if (disabled && skipped(disabled, r.names)) continue
       record ??= buildRecord(state, outcome, { route, redact })
       r.queue.push(record)
     }
@@ -178,8 +180,8 @@ function ship(state: GatewayState, outcome: Outcome, routes: readonly Route[], r
   }
 }
 
-/** Whether the x-litellm-disable-callbacks list (comma-separated, any case) names this sink. */
-function skipped(list: string, name: string): boolean {
-  for (const part of list.split(',')) if (part.trim().toLowerCase() === name) return true
+/** Whether the x-litellm-disable-callbacks list (comma-separated, any case) names this sink by any of its names. */
+function skipped(list: string, names: ReadonlySet<string>): boolean {
+  for (const part of list.split(',')) if (names.has(part.trim().toLowerCase())) return true
   return false
 }
