@@ -193,7 +193,7 @@ t.test('--num_workers: a config error is reported once and stops the start (exit
 })
 
 t.test('--strict: a config key Switchyard does not act on stops the boot', async (t) => {
-  const file = await tempConfig(t, `${MOCK_MODEL}litellm_settings:\n  success_callback: ["langfuse"]\n`)
+  const file = await tempConfig(t, `${MOCK_MODEL}litellm_settings:\n  success_callback: ["datadog"]\n`)
   const p = cli(t, ['--strict', '--config', file, '--port', '0', '--host', '127.0.0.1'])
   t.equal(await exitCode(p), 1)
   t.match(p.stderr(), /litellm_settings\.success_callback/)

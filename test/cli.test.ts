@@ -124,7 +124,7 @@ environment_variables:
   CLI_TEST_MASTER: sk-cli-master
 litellm_settings:
   drop_params: true
-  success_callback: ["langfuse"]
+  success_callback: ["datadog"]
 `)
   const port = await freePort()
   const cli = run(t, ['--config', file, '--port', String(port), '--host', '127.0.0.1'])

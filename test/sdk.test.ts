@@ -249,7 +249,9 @@ console.log(r.choices[0].message.content + '|' + m.object)
   let err = ''
   child.stdout.on('data', (d: Buffer) => (out += d))
   child.stderr.on('data', (d: Buffer) => (err += d))
-  const killer = setTimeout(() => child.kill('SIGKILL'), 8000)
+  // Generous: the script's own start (tsx compiling the core) takes seconds on a loaded CI machine; a script that
+  // exits on its own does so at once after its output, and one kept alive by a socket never does.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
   t.teardown(() => {
     clearTimeout(killer)
     if (child.exitCode === null) child.kill('SIGKILL')

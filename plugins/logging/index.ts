@@ -116,7 +116,15 @@ export default definePlugin<Options>({
         existing.failure ||= failure
         return
       }
-      const sink = factory({ options: options.settings[name] ?? {}, env, dispatcher: cradle.dispatcher, logger: cradle.logger })
+      let sink: Sink
+      try {
+        sink = factory({ options: options.settings[name] ?? {}, env, dispatcher: cradle.dispatcher, logger: cradle.logger })
+      } catch (err) {
+        // A sink without credentials (a production config run where LANGFUSE_* is unset) does not stop the gateway,
+        // as it does not stop LiteLLM's: it is left out, and the boot log says why.
+        cradle.logger.warn(`logging: sink '${raw}' not started: ${(err as Error).message}`)
+        return
+      }
       const queue = new SinkQueue(sink, { maxBuffer: options.max_buffer, flushIntervalMs: options.flush_interval_ms, logger: cradle.logger })
       const names = new Set(Object.keys(SINKS).filter((k) => SINKS[k] === factory))
       const route = { queue, names, success, failure }

@@ -231,7 +231,7 @@ general_settings:
   master_key: sk-1
   alerting: ["slack"]
 litellm_settings:
-  success_callback: ["langfuse"]
+  success_callback: ["datadog"]
 router_settings:
   routing_strategy: made-up-routing
 model_list:

@@ -28,7 +28,7 @@ model_list:
 
 litellm_settings:
   drop_params: true
-  success_callback: ["langfuse"]
+  success_callback: ["datadog"]
 
 general_settings:
   master_key: sk-1234
