@@ -388,3 +388,31 @@ export function createModelTable(config: Config, providers: ProviderRegistry, en
     storedIds: () => [...stored.keys()],
   }
 }
+
+const publicBases = new WeakMap<Target, string | null>()
+
+/**
+ * A deployment's API base as it may be shown (logs, spend rows, metrics labels, sinks): without credentials, query or
+ * fragment (a key in a URL must never leave), no trailing slash; null when it has none or it does not parse. Cached
+ * per deployment (Targets are immutable).
+ */
+export function publicApiBase(t: Target): string | null {
+  let v = publicBases.get(t)
+  if (v !== undefined) return v
+  v = null
+  if (t.apiBase) {
+    try {
+      const u = new URL(t.apiBase)
+      u.username = ''
+      u.password = ''
+      u.search = ''
+      u.hash = ''
+      const s = u.toString()
+      v = s.endsWith('/') ? s.slice(0, -1) : s
+    } catch {
+      v = null
+    }
+  }
+  publicBases.set(t, v)
+  return v
+}

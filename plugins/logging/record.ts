@@ -15,6 +15,7 @@ import { chainTimings } from '../../core/pipeline.js'
 import { replyOf } from '../../core/openai/capture.js'
 import { UploadFile } from '../../core/openai/upload.js'
 import { isGatewayField } from '../../providers/param-map.js'
+import { publicApiBase } from '../../core/models.js'
 import type { LogAttempt, LogRecord, LogUsage } from './types.js'
 
 export interface BuildRecordOptions {
@@ -78,7 +79,7 @@ export function buildRecord(state: GatewayState, outcome: Outcome, opts: BuildRe
     model: t?.model ?? last?.model ?? '',
     model_id: t?.id ?? last?.targetId ?? null,
     provider: t?.provider ?? last?.provider ?? null,
-    api_base: t ? (opts.apiBase ?? cleanApiBase)(t) : null,
+    api_base: t ? (opts.apiBase ?? publicApiBase)(t) : null,
     stream: state.stream,
     start_time: state.startedAt,
     completion_start_time: ttft === null ? null : state.startedAt + Math.round(ttft),
@@ -125,29 +126,6 @@ function lastTarget(state: GatewayState): Target | null {
   if (!last) return state.targets[0] ?? null
   for (const t of state.targets) if (t.id === last.targetId) return t
   return null
-}
-
-const bases = new WeakMap<Target, string | null>()
-
-/** `api_base` without credentials or query (a key in a URL must never reach a sink); cached per deployment. */
-function cleanApiBase(t: Target): string | null {
-  let v = bases.get(t)
-  if (v !== undefined) return v
-  v = null
-  if (t.apiBase) {
-    try {
-      const u = new URL(t.apiBase)
-      u.username = ''
-      u.password = ''
-      u.search = ''
-      u.hash = ''
-      v = u.toString().replace(/\/$/, '')
-    } catch {
-      v = null
-    }
-  }
-  bases.set(t, v)
-  return v
 }
 
 function attemptsOf(state: GatewayState): LogAttempt[] {

@@ -7,6 +7,7 @@
  * Bounded: past `maxSeries` distinct series, new ones are folded into one series labelled `__overflow__` (logged
  * once), so a flood of end-user ids cannot grow memory without limit (LiteLLM bounds its series the same way).
  */
+import { publicApiBase } from '../../core/models.js'
 import type { GatewayState, Outcome, Principal } from '../../core/state.js'
 import type { Target } from '../../providers/types.js'
 import { Hist, type Labels } from './histogram.js'
@@ -98,18 +99,9 @@ const SEP = '\u001f'
 const OVERFLOW = '__overflow__'
 
 /** The deployment's API base without credentials or query (a key in a URL must never reach a label). */
+/** The API base label: core/models.ts publicApiBase, '' when none. */
 export function cleanApiBase(t: Target): string {
-  if (!t.apiBase) return ''
-  try {
-    const u = new URL(t.apiBase)
-    u.username = ''
-    u.password = ''
-    u.search = ''
-    const s = u.toString()
-    return s.endsWith('/') ? s.slice(0, -1) : s
-  } catch {
-    return ''
-  }
+  return publicApiBase(t) ?? ''
 }
 
 function keyLabel(p: Principal | null): string {

@@ -16,8 +16,8 @@ import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import type { Cradle } from '../../core/container.js'
 import type { GatewayState, Outcome } from '../../core/state.js'
 import type { SpendLogRow } from '../../core/store.js'
-import type { Target } from '../../providers/types.js'
 import { createSpendWriter, type SpendWriter } from './writer.js'
+import { publicApiBase } from '../../core/models.js'
 
 interface Options {
   /** Rows per store write. */
@@ -62,10 +62,9 @@ export default definePlugin<Options>({
       spoolPath: options.spool_path ?? join(cradle.env.SWITCHYARD_DATA_DIR || './data', `spend-spool.${process.pid}.jsonl`),
     })
     writers.set(cradle, writer)
-    const bases = new WeakMap<Target, string | null>()
     return function spend(ctx, next) {
       const state = ctx.state
-      if (MODEL_KINDS.has(state.kind)) void state.done.then((outcome) => writer.push(spendRow(state, outcome, bases)))
+      if (MODEL_KINDS.has(state.kind)) void state.done.then((outcome) => writer.push(spendRow(state, outcome)))
       return next()
     }
   },
@@ -75,7 +74,7 @@ export default definePlugin<Options>({
 })
 
 /** The row for one call. Exported for the SDK and tests. */
-export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<Target, string | null> = new WeakMap()): SpendLogRow {
+export function spendRow(state: GatewayState, outcome: Outcome): SpendLogRow {
   const p = state.principal
   const t = state.target ?? state.targets[0] ?? null
   const u = state.usage
@@ -99,7 +98,7 @@ export function spendRow(state: GatewayState, outcome: Outcome, bases: WeakMap<T
     model_group: state.model,
     model_id: t?.id ?? null,
     custom_llm_provider: t?.provider ?? null,
-    api_base: t ? apiBaseOf(t, bases) : null,
+    api_base: t ? publicApiBase(t) : null,
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: u?.total_tokens ?? prompt + completion,
@@ -135,22 +134,3 @@ function rowMetadata(state: GatewayState, outcome: Outcome, metadata: Record<str
   return out
 }
 
-/** The deployment's API base without credentials or query (a key in a URL must never reach a log). */
-function apiBaseOf(t: Target, cache: WeakMap<Target, string | null>): string | null {
-  let v = cache.get(t)
-  if (v !== undefined) return v
-  v = null
-  if (t.apiBase) {
-    try {
-      const u = new URL(t.apiBase)
-      u.username = ''
-      u.password = ''
-      u.search = ''
-      v = u.toString().replace(/\/$/, '')
-    } catch {
-      v = null
-    }
-  }
-  cache.set(t, v)
-  return v
-}
