@@ -427,8 +427,9 @@ function createScheduler(cradle: Cradle, options: PriorityQueueOptions) {
     const tokens = estimateOf(state, l)
     const started = clock.now()
     const got = shared ? acquireShared(shared, group, l, state, rank, tokens) : acquireLocal(group, l, state, rank, tokens)
+    // Only a real wait adds to queue_ms (admitted at once adds 0, as on the requested group).
     const release = typeof got === 'function' ? got : await got
-    state.timings.queue_ms = (state.timings.queue_ms ?? 0) + (clock.now() - started)
+    state.timings.queue_ms = (state.timings.queue_ms ?? 0) + (typeof got === 'function' ? 0 : clock.now() - started)
     void state.done.then(release)
     return targets
   }

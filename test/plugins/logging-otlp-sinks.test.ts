@@ -3,7 +3,7 @@
  * 127.0.0.1. Payloads are decoded with protobufjs from the OpenTelemetry protos; Langfuse's pieces are validated
  * against its published OpenAPI spec (../shared/data/langfuse/openapi.yml, with the ajv tweaks its NOTES.md lists).
  */
-import { digest } from '../../plugins/logging/otlp.js'
+import { digest } from '../../plugins/logging/otlp-spans.js'
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -4,7 +4,8 @@
  * field number, wire type or length prefix fails here the way it would fail in a collector.
  */
 import t from 'tap'
-import { digest, encodeTraces, recordSpans, tracesJson, SpanKind, StatusCode, type Span } from '../../plugins/logging/otlp.js'
+import { encodeTraces, tracesJson, SpanKind, StatusCode, type Span } from '../../plugins/logging/otlp.js'
+import { digest, recordSpans } from '../../plugins/logging/otlp-spans.js'
 import { createOtelSink, parseKeyValues } from '../../plugins/logging/sinks/otel.js'
 import { SinkError } from '../../plugins/logging/types.js'
 import { GatewayError } from '../../core/errors.js'

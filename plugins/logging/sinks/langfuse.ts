@@ -16,7 +16,8 @@
  */
 import { gatewayError } from '../../../core/errors.js'
 import type { LogRecord, Sink, SinkContext } from '../types.js'
-import { hasContent, recordSpans, scrub, type Attributes, type Span } from '../otlp.js'
+import type { Attributes, Span } from '../otlp.js'
+import { hasContent, recordSpans, scrub } from '../otlp-spans.js'
 import {
   DEFAULT_MAX_BATCH, DEFAULT_TIMEOUT_MS, checkUrl, headersOption, intOption, otlpSink, resourceOf, strOption,
 } from './otel.js'

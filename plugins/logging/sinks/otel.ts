@@ -15,7 +15,8 @@
  */
 import { gatewayError } from '../../../core/errors.js'
 import { SinkError, type LogRecord, type Sink, type SinkContext } from '../types.js'
-import { encodeTraces, recordSpans, tracesJson, type Attributes, type Scope, type Span } from '../otlp.js'
+import { encodeTraces, tracesJson, type Attributes, type Scope, type Span } from '../otlp.js'
+import { recordSpans } from '../otlp-spans.js'
 
 /** Longest one export request may take (headers, then each body gap), ms. */
 export const DEFAULT_TIMEOUT_MS = 10_000
