@@ -256,8 +256,11 @@ model_list:
   for (const [name, l] of [['down', down], ['hanging', hang], ['500', failing]] as const) {
     const x = l.latencies
     show(name, x)
-    t.ok(pct(x, 50) <= Math.max(p50 * 1.5, p50 + 3), `receiver ${name}: p50 ${pct(x, 50).toFixed(2)} ms within noise of ${p50.toFixed(2)} ms`)
-    t.ok(pct(x, 95) <= Math.max(p95 * 2, p95 + 10), `receiver ${name}: p95 ${pct(x, 95).toFixed(2)} ms within noise of ${p95.toFixed(2)} ms`)
+    // Noise bounds sized for CI, where two other test files share the 2 cores: a neighbour's burst moves a phase's
+    // p50 by a few ms and its p95 by tens (one local run failed 1.5x / +3 ms). A sink in the call's way costs far
+    // more: a send timeout (10 s) or, hanging, forever; the max check below holds that.
+    t.ok(pct(x, 50) <= Math.max(p50 * 2, p50 + 5), `receiver ${name}: p50 ${pct(x, 50).toFixed(2)} ms within noise of ${p50.toFixed(2)} ms`)
+    t.ok(pct(x, 95) <= Math.max(p95 * 3, p95 + 20), `receiver ${name}: p95 ${pct(x, 95).toFixed(2)} ms within noise of ${p95.toFixed(2)} ms`)
     // A call that waited for a sink would take at least a send timeout (10 s) or, hanging, forever.
     t.ok(pct(x, 100) < 1_000, `receiver ${name}: no call blocked (max ${pct(x, 100).toFixed(0)} ms)`)
   }
