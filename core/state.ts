@@ -11,7 +11,7 @@
 import type { AwilixContainer } from 'awilix'
 import type { GatewayError } from './errors.js'
 import type { Operation, Usage } from './openai/types.js'
-import type { Target } from '../providers/types.js'
+import type { ProviderResult, Target } from '../providers/types.js'
 import type { RequestTimeouts } from './models.js'
 import type { Cradle } from './container.js'
 import type { EndUserRecord, KeyRecord, TeamRecord, UserRecord, UserRole } from './store.js'
@@ -52,6 +52,44 @@ export interface AttemptRecord {
   durationMs: number
   status: number
   errorCode?: string | undefined
+}
+
+/**
+ * Runs the tool calls a model asks for that the gateway executes itself, and calls the model again with their
+ * results until it answers (core/http/handlers.ts modelCaller). `again` runs the attempt chain (fallbacks, retries)
+ * with a new request body. For a stream, the result returned streams every turn to the client as it comes.
+ */
+export interface ToolLoop {
+  run(first: ProviderResult, again: (body: Record<string, unknown>) => Promise<ProviderResult>): Promise<ProviderResult>
+}
+
+/** One tool call the gateway executed (an MCP tool), as logs and a Responses reply show it. */
+export interface ToolCallRecord {
+  /** The model's tool call id. */
+  id: string
+  /** The name the model saw (`<server>-<tool>`). */
+  name: string
+  /** The server's name (a Responses `server_label`) and id, and the tool's own name on it. */
+  server: string
+  serverId: string
+  tool: string
+  /** The arguments as the model sent them (JSON text). */
+  arguments: string
+  /** The result as text given to the model; null when the call failed. */
+  output: string | null
+  /** Why the call failed (the model is told the same); null on success. */
+  error: string | null
+  /** Unix ms when the call started, and how long it took. */
+  startedAt: number
+  durationMs: number
+  /** The call's own price (a server's per-query cost), USD; included in state.costUsd. */
+  costUsd: number
+}
+
+/** The tools of one server offered to the model. */
+export interface ToolList {
+  server: string
+  tools: Array<{ name: string; description?: string | undefined; input_schema: unknown; annotations?: unknown }>
 }
 
 /** How the response ended; resolved once the last byte is written or the client went away. */
@@ -160,6 +198,15 @@ export interface CoreState {
   format: ClientFormat
   /** The client's body in its own format, when a deployment may serve it natively; null otherwise. */
   native: NativeRequest | null
+  /**
+   * Tools the gateway runs itself between model turns (the MCP plugin sets it for `type: "mcp"` tools with
+   * `require_approval: "never"`): the terminal hands it the first turn's result and a way to call the model again.
+   */
+  toolLoop: ToolLoop | null
+  /** Tool calls the gateway ran for this request, in order (for logs, spend, a Responses reply's `mcp_call` items). */
+  toolCalls: ToolCallRecord[]
+  /** The server tools offered to the model, per server (a Responses reply's `mcp_list_tools` items). */
+  toolLists: ToolList[]
   /** Aborted when the client disconnects (or the gateway drains past its deadline). */
   signal: AbortSignal
   /** Resolves with the outcome once the response is fully written (also for streams). Never rejects. */
@@ -216,6 +263,9 @@ export function createState(
     reply: null,
     format: 'openai',
     native: null,
+    toolLoop: null,
+    toolCalls: [],
+    toolLists: [],
     signal,
     done,
     get scope() {

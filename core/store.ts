@@ -17,7 +17,7 @@
  * - A virtual key is stored only as its hash (`token`); the clear key never reaches a store.
  */
 
-export type EntityKind = 'key' | 'team' | 'user' | 'end_user' | 'budget' | 'model'
+export type EntityKind = 'key' | 'team' | 'user' | 'end_user' | 'budget' | 'model' | 'mcp_server'
 
 /** Per-model budget on a key, as LiteLLM's `model_max_budget` takes it. */
 export interface ModelBudget {
@@ -128,6 +128,15 @@ export interface ModelRecord {
   [field: string]: unknown
 }
 
+/** An MCP server added through the management API (/v1/mcp/server), in LiteLLM's shape (plugins/mcp). */
+export interface McpServerRecord {
+  server_id: string
+  server_name: string
+  created_at: string
+  updated_at: string
+  [field: string]: unknown
+}
+
 export interface RecordOf {
   key: KeyRecord
   team: TeamRecord
@@ -135,11 +144,12 @@ export interface RecordOf {
   end_user: EndUserRecord
   budget: BudgetRecord
   model: ModelRecord
+  mcp_server: McpServerRecord
 }
 
 /** The id field of each kind. */
 export const ID_FIELD: { readonly [K in EntityKind]: keyof RecordOf[K] & string } = {
-  key: 'token', team: 'team_id', user: 'user_id', end_user: 'user_id', budget: 'budget_id', model: 'model_id',
+  key: 'token', team: 'team_id', user: 'user_id', end_user: 'user_id', budget: 'budget_id', model: 'model_id', mcp_server: 'server_id',
 }
 
 /** The fields `list` may filter on, per kind (equality; indexed by every store). */
@@ -150,6 +160,7 @@ export const FILTER_FIELDS: { readonly [K in EntityKind]: ReadonlyArray<keyof Re
   end_user: ['alias', 'budget_id'],
   budget: [],
   model: ['model_name'],
+  mcp_server: ['server_name'],
 }
 
 export interface ListQuery {

@@ -16,9 +16,10 @@ import rateLimit from './rate-limit/index.js'
 import priorityQueue from './priority-queue/index.js'
 import prometheus from './prometheus/index.js'
 import logging from './logging/index.js'
+import mcp from './mcp/index.js'
 
-export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp }
 
 export const bundledPlugins: readonly GatewayPlugin<any>[] = [
-  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging,
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp,
 ]

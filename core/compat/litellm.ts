@@ -29,10 +29,10 @@ import { gatewayError } from '../errors.js'
  * The request chain a config gets when it names none: a store (embedded SQLite, or PostgreSQL when a database_url
  * is set), Redis for shared counters when one is configured, then auth, the management API, spend logs (first, so a
  * call refused for rate or budget is logged too), rate limits, the priority queue (before budgets: a waiting call
- * holds no money), budgets and the router.
+ * holds no money), budgets, the MCP gateway (its servers come from `mcp_servers` or /v1/mcp/server) and the router.
  */
 export function defaultPipeline(store: 'store-sqlite' | 'store-postgres', redis: boolean): string[] {
-  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'router']
+  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router']
 }
 /** The attempt chain a config gets when it names none: fallback groups outermost, cooldowns, then retries. */
 export const DEFAULT_UPSTREAM = ['fallback', 'cooldown', 'retry'] as const
@@ -90,12 +90,13 @@ export const MEDIA_PRICE_KEYS: readonly string[] = [
 
 /** LiteLLM keys acted on, per section (`top` = top level; `model_list[]` = beside litellm_params in an entry). */
 export const LITELLM_ACTED_ON = {
-  top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include']),
+  top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include',
+    'mcp_servers', 'mcp_aliases']),
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
     'database_connection_pool_limit', 'store_model_in_db', 'budget_mode', 'max_parallel_requests', 'global_max_parallel_requests']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
     'priority_reservation', 'priority_reservation_settings', 'default_priority', 'callbacks', 'success_callback',
-    'failure_callback', 'turn_off_message_logging', 'require_auth_for_metrics_endpoint', ...RELIABILITY_KEYS]),
+    'failure_callback', 'turn_off_message_logging', 'require_auth_for_metrics_endpoint', 'mcp_aliases', ...RELIABILITY_KEYS]),
   router_settings: new Set(['routing_strategy', 'num_retries', 'timeout', 'stream_timeout', 'redis_host', 'redis_port',
     'redis_password', 'redis_url', 'model_group_alias', 'routing_strategy_args', 'enable_pre_call_checks', 'default_priority',
     'polling_interval', 'default_max_parallel_requests', ...RELIABILITY_KEYS]),
@@ -117,7 +118,7 @@ export const LITELLM_ACTED_ON = {
  * way; they are an open set, so they are not listed.
  */
 export const LITELLM_KNOWN_IGNORED: ReadonlySet<string> = new Set([
-  'callback_settings', 'guardrails', 'credential_list', 'mcp_servers', 'mcp_aliases', 'vector_store_registry',
+  'callback_settings', 'guardrails', 'credential_list', 'vector_store_registry',
   'files_settings', 'finetune_settings', 'assistant_settings', 'search_tools', 'prompts',
 ])
 
@@ -255,6 +256,9 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
     set('logging', 'environment', Object.fromEntries(Object.entries(envSection).filter(([, v]) => v != null).map(([k, v]) => [k, String(v)])))
   }
   set('prometheus', 'require_auth', litellm.require_auth_for_metrics_endpoint)
+  // The MCP gateway: servers by name, and aliases (LiteLLM reads them from litellm_settings; top level taken too).
+  set('mcp', 'servers', input.mcp_servers ?? undefined)
+  set('mcp', 'aliases', litellm.mcp_aliases ?? input.mcp_aliases ?? undefined)
 
   if (input.pipeline === undefined) {
     const pipeline = defaultPipeline(databaseUrl ? 'store-postgres' : 'store-sqlite', redis)
@@ -267,7 +271,7 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   if (pluginDefaults.auth && !namesPlugin(config.pipeline, 'auth')) {
     warnings.push('general_settings.master_key is set but the pipeline has no auth plugin: requests are not authenticated')
   }
-  for (const plugin of ['retry', 'router', 'cooldown', 'fallback', 'priority-queue', 'logging', 'prometheus'] as const) {
+  for (const plugin of ['retry', 'router', 'cooldown', 'fallback', 'priority-queue', 'logging', 'prometheus', 'mcp'] as const) {
     if (pluginDefaults[plugin] && !namesPlugin(config.pipeline, plugin) && !namesPlugin(config.upstream, plugin)) {
       warnings.push(`${Object.keys(pluginDefaults[plugin]!).join(', ')} set in LiteLLM settings but no '${plugin}' plugin is configured: ignored`)
     }

@@ -7,9 +7,15 @@
  * Reasoning (`reasoning_content` on chat replies) becomes a reasoning item with a `summary_text` part, as LiteLLM's
  * bridge does: clients that show reasoning (Codex, the SDK's helpers) read the summary, and chat models give no
  * encrypted content to round-trip anyway.
+ *
+ * MCP tools the gateway offered and ran (the MCP plugin: state.toolLists, state.toolCalls) lead the output as
+ * `mcp_list_tools` and `mcp_call` items; in a stream each call arrives as a marker between model turns
+ * (core/openai/tool-events.ts), and the turn's message and reasoning items close before it, so a later turn's text
+ * is a new message item after the calls, as OpenAI's own MCP tool orders them.
  */
 import { randomBytes } from 'node:crypto'
 import type { ChatChunk, ChatCompletion, ToolCallDelta, Usage } from '../openai/types.js'
+import type { ToolCallRecord, ToolList } from '../state.js'
 import type { ResponseItem } from './responses-request.js'
 
 export interface ResponseOptions {
@@ -23,6 +29,13 @@ export interface ResponseOptions {
   request: Record<string, unknown>
   /** Clock in milliseconds for `completed_at`; Date.now by default (tests inject a fixed one). */
   now?: () => number
+  /** MCP tools offered to the model, per server: `mcp_list_tools` items, first in the output. */
+  toolLists?: readonly ToolList[] | undefined
+  /**
+   * MCP calls the gateway ran: `mcp_call` items after the lists. Read by chatToResponse only: a stream brings them
+   * as markers, in order.
+   */
+  toolCalls?: readonly ToolCallRecord[] | undefined
 }
 
 type Obj = Record<string, unknown>
@@ -36,7 +49,7 @@ export function responseId(): string {
   return hexId('resp_')
 }
 
-function itemId(kind: 'msg' | 'fc' | 'rs'): string {
+function itemId(kind: 'msg' | 'fc' | 'rs' | 'mcpl' | 'mcp'): string {
   return hexId(`${kind}_`)
 }
 
@@ -61,6 +74,36 @@ function functionCallItem(id: string, callId: string, name: string, args: string
 
 function reasoningItem(id: string, text: string | null, status: string): ResponseItem {
   return { type: 'reasoning', id, summary: text === null ? [] : [{ type: 'summary_text', text }], status }
+}
+
+/** MCPListTools: a server's tools as offered (`tools` empty while a stream's item is in progress). */
+function mcpListItem(id: string, list: ToolList, tools = true): ResponseItem {
+  return {
+    type: 'mcp_list_tools', id, server_label: list.server, error: null,
+    tools: tools ? list.tools.map((t) => ({ name: t.name, description: t.description ?? null, input_schema: t.input_schema, annotations: t.annotations ?? null })) : [],
+  }
+}
+
+/**
+ * MCPToolCall: a call the gateway ran, `name` the tool's own. A failure is the spec's MCPToolExecutionError with the
+ * text the model was given.
+ */
+function mcpCallItem(id: string, rec: ToolCallRecord, status: string = rec.error === null ? 'completed' : 'failed'): ResponseItem {
+  const done = status !== 'in_progress'
+  return {
+    type: 'mcp_call', id, server_label: rec.server, name: rec.tool, arguments: rec.arguments,
+    output: done ? rec.output : null,
+    error: done && rec.error !== null ? { type: 'mcp_tool_execution_error', content: [{ type: 'text', text: rec.error }] } : null,
+    status, approval_request_id: null,
+  }
+}
+
+/** The `mcp_list_tools` and `mcp_call` items that lead a Response's output. */
+function mcpItems(o: ResponseOptions, calls: readonly ToolCallRecord[]): ResponseItem[] {
+  const out: ResponseItem[] = []
+  for (const list of o.toolLists ?? []) out.push(mcpListItem(itemId('mcpl'), list))
+  for (const rec of calls) out.push(mcpCallItem(itemId('mcp'), rec))
+  return out
 }
 
 function count(v: unknown): number {
@@ -156,14 +199,15 @@ function finishedResponse(o: ResponseOptions, finish: string | null | undefined,
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * ChatCompletion -> Response: a reasoning item (when the reply has reasoning), the message item (when it has text
- * or a refusal; 'incomplete' when the reply was cut), then one function_call item per tool call.
+ * ChatCompletion -> Response: the MCP items (when the gateway offered or ran MCP tools), a reasoning item (when the
+ * reply has reasoning), the message item (when it has text or a refusal; 'incomplete' when the reply was cut), then
+ * one function_call item per tool call.
  */
 export function chatToResponse(c: ChatCompletion, o: ResponseOptions): Record<string, unknown> {
   const choice = c.choices[0]
   const m = choice?.message
   const finish = choice?.finish_reason
-  const output: ResponseItem[] = []
+  const output = mcpItems(o, o.toolCalls ?? [])
   if (m) {
     const reasoning = m.reasoning_content
     if (typeof reasoning === 'string' && reasoning) output.push(reasoningItem(itemId('rs'), reasoning, 'completed'))
@@ -184,9 +228,12 @@ export function chatToResponse(c: ChatCompletion, o: ResponseOptions): Record<st
 
 /** One output item being streamed. `text` is the message text, the reasoning text or the call's arguments. */
 interface StreamItem {
-  kind: 'message' | 'reasoning' | 'function_call'
+  /** 'mcp': an mcp_list_tools or mcp_call item, whole when opened. */
+  kind: 'message' | 'reasoning' | 'function_call' | 'mcp'
   index: number
   id: string
+  /** The item as its output_item.done event gave it, once closed (before end(): MCP items, a turn's message). */
+  closed: ResponseItem | null
   text: string
   /** message: content_index of the output_text part and of the refusal part, -1 until opened. */
   textPart: number
@@ -197,7 +244,7 @@ interface StreamItem {
 }
 
 function newItem(kind: StreamItem['kind'], index: number, id: string): StreamItem {
-  return { kind, index, id, text: '', textPart: -1, refusalPart: -1, refusal: '', callId: '', name: '' }
+  return { kind, index, id, closed: null, text: '', textPart: -1, refusalPart: -1, refusal: '', callId: '', name: '' }
 }
 
 /** The ResponseErrorCode values a failure maps to (the spec's enum has no generic client-error code). */
@@ -229,10 +276,45 @@ export class ResponsesStreamWriter {
     this.o = o
   }
 
-  /** response.created and response.in_progress. */
+  /** response.created and response.in_progress, then the MCP servers' tool lists. */
   start(): string {
-    return this.event('response.created', { response: responseShell(this.o, 'in_progress') }) +
+    let out = this.event('response.created', { response: responseShell(this.o, 'in_progress') }) +
       this.event('response.in_progress', { response: responseShell(this.o, 'in_progress') })
+    for (const list of this.o.toolLists ?? []) {
+      const item = this.open('mcp', itemId('mcpl'))
+      const at = { item_id: item.id, output_index: item.index }
+      item.closed = mcpListItem(item.id, list)
+      out += this.event('response.output_item.added', { output_index: item.index, item: mcpListItem(item.id, list, false) }) +
+        this.event('response.mcp_list_tools.in_progress', at) +
+        this.event('response.mcp_list_tools.completed', at) +
+        this.event('response.output_item.done', { output_index: item.index, item: item.closed })
+    }
+    return out
+  }
+
+  /**
+   * An MCP call the gateway ran between model turns: the turn's reasoning and message items close (a later turn's
+   * text opens new ones), then the mcp_call item, from output_item.added to output_item.done.
+   */
+  toolCall(rec: ToolCallRecord): string {
+    if (this.done) return ''
+    let out = ''
+    const open = [this.reasoning, this.message].filter((i): i is StreamItem => i !== null).sort((a, b) => a.index - b.index)
+    for (const item of open) {
+      item.closed = this.snapshot(item, 'completed')
+      out += this.close(item, item.closed)
+    }
+    this.reasoning = this.message = null
+    const item = this.open('mcp', itemId('mcp'))
+    const at = { item_id: item.id, output_index: item.index }
+    item.closed = mcpCallItem(item.id, rec)
+    return out +
+      this.event('response.output_item.added', { output_index: item.index, item: mcpCallItem(item.id, rec, 'in_progress') }) +
+      this.event('response.mcp_call.in_progress', at) +
+      this.event('response.mcp_call_arguments.delta', { ...at, delta: rec.arguments }) +
+      this.event('response.mcp_call_arguments.done', { ...at, arguments: rec.arguments }) +
+      this.event(rec.error === null ? 'response.mcp_call.completed' : 'response.mcp_call.failed', at) +
+      this.event('response.output_item.done', { output_index: item.index, item: item.closed })
   }
 
   chunk(c: ChatChunk): string {
@@ -257,6 +339,10 @@ export class ResponsesStreamWriter {
     let text = ''
     const output: ResponseItem[] = new Array(this.items.length)
     for (const item of this.items) {
+      if (item.closed) {
+        output[item.index] = item.closed
+        continue
+      }
       // A reply cut short leaves its message incomplete; reasoning and calls that were streamed are whole.
       const done = this.snapshot(item, item.kind === 'message' && status !== 'completed' ? 'incomplete' : 'completed')
       text += this.close(item, done)
@@ -272,7 +358,7 @@ export class ResponsesStreamWriter {
   error(e: { status: number; message: string; code?: string }): string {
     const response = responseShell(this.o, 'failed')
     response.error = { code: failureCode(e), message: e.message }
-    response.output = this.items.map((item) => this.snapshot(item, 'incomplete'))
+    response.output = this.items.map((item) => item.closed ?? this.snapshot(item, 'incomplete'))
     this.done = true
     return this.event('response.failed', { response })
   }
@@ -372,7 +458,7 @@ export class ResponsesStreamWriter {
     return out + this.event('response.output_item.done', { output_index: item.index, item: done })
   }
 
-  /** The item as it stands, in the shape chatToResponse gives it. */
+  /** The item as it stands, in the shape chatToResponse gives it (MCP items are closed when opened). */
   private snapshot(item: StreamItem, status: string): ResponseItem {
     if (item.kind === 'reasoning') return reasoningItem(item.id, item.text, status)
     if (item.kind === 'function_call') return functionCallItem(item.id, item.callId, item.name, item.text, status)

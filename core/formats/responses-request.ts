@@ -6,6 +6,10 @@
  * turn's history): `inputItems` validates the body and normalizes `input` to items; `responsesToChat` builds the chat
  * request from history + those items. Only the fields translated here are validated; Responses-only fields (store,
  * previous_response_id, include, truncation, background, ...) are the wiring's business and are never copied.
+ *
+ * `type: "mcp"` tools pass into the chat request as they are, for the MCP plugin to replace with its servers' tools
+ * (plugins/mcp/inject.ts checks them in full). The `mcp_call` items of an earlier reply become a tool call and its
+ * result; `mcp_list_tools` items are kept for the record only.
  */
 import { gatewayError } from '../errors.js'
 import type { ChatMessage, ChatRequest } from '../openai/types.js'
@@ -77,7 +81,14 @@ function checkItem(item: unknown, at: string): ResponseItem {
       else if (!str(item.output)) invalid(`Invalid '${at}.output': expected a string or an array of content parts.`, `${at}.output`)
       return item
     case 'reasoning':
-      // Kept so a client replaying its output verbatim is accepted; chat models have no use for it.
+    case 'mcp_list_tools':
+      // Kept so a client replaying its output verbatim is accepted; chat models have no use for them.
+      return item
+    case 'mcp_call':
+      for (const k of ['id', 'server_label', 'name', 'arguments'] as const) {
+        if (!str(item[k]) || (k !== 'arguments' && item[k] === '')) invalid(`Invalid '${at}.${k}': expected a string.`, `${at}.${k}`)
+      }
+      if (given(item.output) && !str(item.output)) invalid(`Invalid '${at}.output': expected a string.`, `${at}.output`)
       return item
     case 'item_reference':
       return unsupported(`Item references are not supported; send the referenced items themselves.`, at)
@@ -161,7 +172,22 @@ function checkTool(t: unknown, at: string): void {
     return
   }
   if (str(t.type) && WEB_SEARCH_TOOLS.has(t.type)) return
+  if (t.type === 'mcp') return checkMcpTool(t, at)
   unsupported(`Tools of type '${String(t.type)}' are not supported on this model.`, at)
+}
+
+/** An MCPTool's fields, by type; which servers and tools they name is the MCP plugin's to check. */
+function checkMcpTool(t: Obj, at: string): void {
+  if (!str(t.server_label) || t.server_label === '') invalid(`Missing required parameter: '${at}.server_label'.`, `${at}.server_label`)
+  if (given(t.server_url) && !str(t.server_url)) invalid(`Invalid '${at}.server_url': expected a string.`, `${at}.server_url`)
+  const allowed = t.allowed_tools
+  if (given(allowed) && !(Array.isArray(allowed) ? allowed.every(str) : isObj(allowed))) {
+    invalid(`Invalid '${at}.allowed_tools': expected an array of tool names or a tool filter.`, `${at}.allowed_tools`)
+  }
+  const approval = t.require_approval
+  if (given(approval) && !(approval === 'always' || approval === 'never' || isObj(approval))) {
+    invalid(`Invalid '${at}.require_approval': expected "always", "never" or a tool filter object.`, `${at}.require_approval`)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -222,10 +248,30 @@ function addItem(messages: ChatMessage[], item: ResponseItem): void {
     case 'function_call_output':
       messages.push({ role: 'tool', tool_call_id: item.call_id as string, content: toolOutput(item.output) })
       return
+    case 'mcp_call': {
+      // The call as the model made it (`<server>-<tool>`, the MCP plugin's default naming), then its result.
+      const name = `${item.server_label as string}-${item.name as string}`.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64)
+      const id = item.id as string
+      const call = { id, type: 'function' as const, function: { name, arguments: item.arguments as string } }
+      // Right after the assistant's text of the same turn: one message carries both.
+      if (last?.role === 'assistant' && !last.tool_calls) last.tool_calls = [call]
+      else messages.push({ role: 'assistant', content: null, tool_calls: [call] })
+      const content = str(item.output) ? item.output : given(item.error) ? `Error: ${mcpErrorText(item.error)}` : ''
+      messages.push({ role: 'tool', tool_call_id: id, content })
+      return
+    }
     default:
       // reasoning (chat models cannot take it back) and items the wiring keeps for its own use.
       return
   }
+}
+
+/** An mcp_call's error: a string, or one of the spec's MCPToolCallError objects (a message, or content parts). */
+function mcpErrorText(e: unknown): string {
+  if (str(e)) return e
+  if (isObj(e) && str(e.message)) return e.message
+  if (isObj(e) && Array.isArray(e.content)) return e.content.map((p) => (isObj(p) && str(p.text) ? p.text : '')).join('\n')
+  return JSON.stringify(e)
 }
 
 /** Responses parts -> chat parts; a lone text part becomes a plain string, which every provider accepts. */
@@ -275,6 +321,8 @@ function addTools(req: ChatRequest, tools: readonly unknown[]): void {
       if (isObj(t.parameters)) fn.parameters = t.parameters
       if (typeof t.strict === 'boolean') fn.strict = t.strict
       fns.push({ type: 'function', function: fn as { name: string } })
+    } else if (t.type === 'mcp') {
+      fns.push(t as unknown as (typeof fns)[number])
     } else {
       req.web_search_options = webSearchOptions(t)
     }

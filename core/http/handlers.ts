@@ -190,6 +190,12 @@ export function modelCaller(op: Operation, cradle: Cradle, attempt: AttemptHandl
       let result
       try {
         result = await attempt({ op, target, request: state.body!, stream: state.stream, state, number: 0 })
+        // Tools the gateway runs itself (MCP): the loop calls the model again with their results, on the same
+        // deployments (fallbacks and retries apply to each turn).
+        const loop = state.toolLoop
+        if (loop !== null) {
+          result = await loop.run(result, (request) => attempt({ op, target: state.targets[0] ?? target, request, stream: state.stream, state, number: 0 }))
+        }
       } catch (err) {
         callHeaders(ctx, lastTried(state) ?? target)
         throw err
@@ -200,6 +206,9 @@ export function modelCaller(op: Operation, cradle: Cradle, attempt: AttemptHandl
     },
     price(ctx, served, reply) {
       priceCall(ctx.state, served, op, pricing, reply)
+      // Tools the gateway ran for the call (an MCP server's per-query price) are part of its cost.
+      const tools = ctx.state.toolCalls
+      for (let i = 0; i < tools.length; i++) ctx.state.costUsd += tools[i]!.costUsd
       if (deps.litellmHeaders && !ctx.res.headersSent) ctx.res.setHeader('x-litellm-response-cost', formatCost(ctx.state.costUsd))
     },
   }

@@ -11,6 +11,7 @@ import { asGatewayError, toErrorBody, type GatewayError } from '../errors.js'
 import { sseData, SSE_DONE } from '../sse.js'
 import { chunkForClient } from '../openai/shape.js'
 import { StreamCapture } from '../openai/capture.js'
+import { TOOL_CALL_EVENT } from '../openai/tool-events.js'
 import type { GatewayState } from '../state.js'
 import type { Usage } from '../openai/types.js'
 import type { PassEvent, ProviderResult } from '../../providers/types.js'
@@ -184,6 +185,8 @@ export async function writeBinary(ctx: GatewayContext, result: BinaryResult): Pr
 
 /** A translated chunk's SSE text, null when the client does not get it (usage it did not ask for). */
 function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {
+  // A tool loop's record of a call it ran (core/openai/tool-events.ts): not for a chat client.
+  if ((chunk as { object?: unknown }).object === TOOL_CALL_EVENT) return null
   if (state.reply !== null) captured(state, chunk)
   if (chunk.usage) state.usage = chunk.usage
   else if (state.usage === null) state.outputChars += outputChars(chunk)

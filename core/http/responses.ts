@@ -24,6 +24,7 @@ import { chatToResponse, outputItems, responseId, ResponsesStreamWriter, type Re
 import { modelCaller, type TerminalDeps } from './handlers.js'
 import { captured, outputChars, writeEvents, type GatewayContext } from './respond.js'
 import { StreamCapture } from '../openai/capture.js'
+import { isToolCallEvent, type ToolCallEvent } from '../openai/tool-events.js'
 import type { RouteDef, RouteFormat } from './routes.js'
 import { isGatewayField } from '../../providers/param-map.js'
 
@@ -166,8 +167,10 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
     if (!turn) throw gatewayError('GW_ERR_INTERNAL', 'a Responses request reached its handler untranslated')
     const prevId = turn.request.previous_response_id as string | undefined
     if (turn.previousOwner !== undefined && !mayUse(turn.previousOwner, state.principal)) throw previousNotFound(prevId!)
+    // MCP tools (the MCP plugin ran before this handler): the lists now, the calls as the model turns run them.
     const o: ResponseOptions = {
       id: responseId(), createdAt: Math.floor(state.startedAt / 1000), model: String(turn.request.model), request: turn.request,
+      toolLists: state.toolLists, toolCalls: state.toolCalls,
     }
     const { result, served } = await caller.call(ctx)
     if (result.kind === 'json') {
@@ -189,7 +192,8 @@ export function responsesRoutes(cradle: Cradle, attempt: AttemptHandler, deps: T
       const text = opened === '' ? (opened = writer.start()) : ''
       return text
     }
-    await writeEvents(ctx, result.chunks as AsyncIterable<ChatChunk>, (c) => {
+    await writeEvents(ctx, result.chunks as AsyncIterable<ChatChunk | ToolCallEvent>, (c) => {
+      if (isToolCallEvent(c)) return open() + writer.toolCall(c.call)
       if (state.reply !== null) captured(state, c)
       if (c.usage) state.usage = c.usage
       else if (state.usage === null) state.outputChars += outputChars(c)

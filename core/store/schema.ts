@@ -29,11 +29,12 @@ export interface EntityTable {
 
 const TABLE_NAMES: { readonly [K in EntityKind]: string } = {
   key: 'sy_keys', team: 'sy_teams', user: 'sy_users', end_user: 'sy_end_users', budget: 'sy_budgets', model: 'sy_models',
+  mcp_server: 'sy_mcp_servers',
 }
 
 export const ENTITY_TABLES: { readonly [K in EntityKind]: EntityTable } = Object.fromEntries(
   (Object.keys(TABLE_NAMES) as EntityKind[]).map((kind) => [kind, {
-    kind, table: TABLE_NAMES[kind], id: ID_FIELD[kind], columns: FILTER_FIELDS[kind], budgeted: kind !== 'model',
+    kind, table: TABLE_NAMES[kind], id: ID_FIELD[kind], columns: FILTER_FIELDS[kind], budgeted: kind !== 'model' && kind !== 'mcp_server',
   }]),
 ) as { [K in EntityKind]: EntityTable }
 
@@ -78,7 +79,7 @@ const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     steps: (d) => [
-      ...Object.values(ENTITY_TABLES).flatMap((t) => entitySteps(d, t)),
+      ...Object.values(ENTITY_TABLES).filter((t) => t.kind !== 'mcp_server').flatMap((t) => entitySteps(d, t)),
       // A key's per-model spend lives in its own rows so concurrent writeSpend increments never rewrite the key's JSON.
       { sql: `CREATE TABLE IF NOT EXISTS sy_key_model_spend (token TEXT NOT NULL, model TEXT NOT NULL, spend ${types(d).real} NOT NULL DEFAULT 0, PRIMARY KEY (token, model))` },
     ],
@@ -127,6 +128,11 @@ const MIGRATIONS: readonly Migration[] = [
       { sql: `CREATE TABLE IF NOT EXISTS sy_responses (id TEXT PRIMARY KEY, owner TEXT, created_at TEXT NOT NULL, data ${types(d).json} NOT NULL)` },
       { sql: 'CREATE INDEX IF NOT EXISTS sy_responses_created_idx ON sy_responses (created_at)' },
     ],
+  },
+  {
+    version: 4,
+    // MCP servers added through /v1/mcp/server, stored with the keys (plugins/mcp).
+    steps: (d) => entitySteps(d, ENTITY_TABLES.mcp_server),
   },
 ]
 

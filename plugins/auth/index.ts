@@ -42,7 +42,7 @@ interface Options {
   negative_ttl_ms: number
 }
 
-const HEADERS = ['api-key', 'x-api-key', 'x-goog-api-key', 'x-litellm-api-key']
+const HEADERS = ['api-key', 'x-api-key', 'x-goog-api-key']
 /** An open gateway (no master key, no keys) lets anyone in, with the rights LiteLLM gives them then: all of them. */
 const OPEN: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous', role: 'proxy_admin' })
 const MASTER: Principal = Object.freeze({ id: 'master', kind: 'master', role: 'proxy_admin' })
@@ -58,6 +58,10 @@ export function hashKey(key: string): string {
 }
 
 export function extractKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+  // LiteLLM's own header wins: MCP clients send the gateway key there and keep Authorization for an upstream's
+  // token. It may carry a `Bearer ` prefix, as LiteLLM's docs write it.
+  const own = headers['x-litellm-api-key']
+  if (typeof own === 'string' && own.trim()) return stripBearer(own.trim())
   const auth = headers.authorization
   if (typeof auth === 'string' && auth) {
     const space = auth.indexOf(' ')
@@ -70,6 +74,10 @@ export function extractKey(headers: Record<string, string | string[] | undefined
     if (typeof v === 'string' && v.trim()) return v.trim()
   }
   return undefined
+}
+
+function stripBearer(v: string): string {
+  return v.length > 7 && v.slice(0, 7).toLowerCase() === 'bearer ' ? v.slice(7).trim() : v
 }
 
 /** "Not in the store", cached briefly (lru-cache cannot hold null). */

@@ -238,5 +238,28 @@ export function recordSpans(rec: LogRecord): Span[] {
       status: bad ? { code: StatusCode.ERROR, message: at.error_code ?? `HTTP ${at.status}` } : { code: StatusCode.OK },
     })
   }
+  // Tools the gateway ran (MCP): one span each, as the GenAI conventions name a tool execution.
+  for (let i = 0; i < rec.mcp_tool_calls.length; i++) {
+    const c = rec.mcp_tool_calls[i]!
+    const a: Attributes = {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': c.namespaced_tool_name,
+      'gen_ai.tool.call.id': c.id,
+      'gen_ai.tool.type': 'extension',
+      'mcp.server.name': c.mcp_server_name,
+      'mcp.tool.name': c.name,
+    }
+    if (c.arguments !== null) a['gen_ai.tool.call.arguments'] = c.arguments
+    if (c.result !== null) a['gen_ai.tool.call.result'] = c.result
+    if (c.error !== null) a['error.type'] = 'tool_error'
+    if (c.cost > 0) a['switchyard.cost_usd'] = c.cost
+    spans.push({
+      traceId, spanId: digest(`span:${rec.id}:tool:${i}`, 8), parentSpanId: rootId,
+      name: `execute_tool ${c.namespaced_tool_name}`, kind: SpanKind.INTERNAL,
+      startNs: nanos(c.start_time), endNs: nanos(c.start_time + c.duration_ms),
+      attributes: a,
+      status: c.error !== null ? { code: StatusCode.ERROR, message: c.error } : { code: StatusCode.OK },
+    })
+  }
   return spans
 }

@@ -103,6 +103,11 @@ export function buildRecord(state: GatewayState, outcome: Outcome, opts: BuildRe
     tool_calls: native ? nativeToolCalls(native, redact) : toolCallsOf(choice, redact),
     finish_reason: choice && typeof choice.finish_reason === 'string' ? choice.finish_reason
       : native && typeof native.stop_reason === 'string' ? native.stop_reason : null,
+    mcp_tool_calls: state.toolCalls.length === 0 ? [] : state.toolCalls.map((c) => ({
+      id: c.id, name: c.tool, mcp_server_name: c.server, namespaced_tool_name: c.name,
+      arguments: redact ? null : c.arguments, result: redact ? null : c.output, error: c.error,
+      start_time: c.startedAt, duration_ms: c.durationMs, cost: c.costUsd,
+    })),
     error: failed ? errorOf(err, outcome) : null,
     key_hash: p?.token ?? null,
     key_alias: p?.keyAlias ?? null,

@@ -30,6 +30,22 @@ export interface LogAttempt {
   error_code: string | null
 }
 
+/** One tool call the gateway executed (an MCP tool) between model turns. */
+export interface LogToolCall {
+  id: string
+  /** The tool's own name on its server, the server's name, and the name the model saw (`<server>-<tool>`). */
+  name: string
+  mcp_server_name: string
+  namespaced_tool_name: string
+  arguments: string | null
+  result: string | null
+  /** Why the call failed; null on success. */
+  error: string | null
+  start_time: number
+  duration_ms: number
+  cost: number
+}
+
 export interface LogRecord {
   /** The gateway's request id (x-request-id, LiteLLM's litellm_call_id); for a batch item `<id>-<index>`. */
   id: string
@@ -87,6 +103,11 @@ export interface LogRecord {
   /** Tool calls the reply made: [{id, name, arguments}]. */
   tool_calls: Array<{ id: string; name: string; arguments: string }>
   finish_reason: string | null
+  /**
+   * Tools the gateway ran for the call (MCP), in order: LiteLLM's mcp_tool_call_metadata fields plus the outcome.
+   * Arguments and result are null when redacted.
+   */
+  mcp_tool_calls: LogToolCall[]
   /** Error class name / code / message when status is 'failure'. */
   error: { type: string; code: string; message: string; status: number } | null
   /** Who called: never a key, only its hash and alias. */

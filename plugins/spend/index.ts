@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { definePlugin } from '../../core/plugin.js'
 import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import type { Cradle } from '../../core/container.js'
-import type { GatewayState, Outcome } from '../../core/state.js'
+import type { GatewayState, Outcome, ToolCallRecord } from '../../core/state.js'
 import type { SpendLogRow } from '../../core/store.js'
 import { createSpendWriter, type SpendWriter } from './writer.js'
 import { publicApiBase } from '../../core/models.js'
@@ -65,6 +65,13 @@ export default definePlugin<Options>({
     return function spend(ctx, next) {
       const state = ctx.state
       if (MODEL_KINDS.has(state.kind)) void state.done.then((outcome) => writer.push(spendRow(state, outcome)))
+      // A direct MCP tool call (/mcp, /mcp-rest/tools/call): one row per call, as LiteLLM logs `call_mcp_tool`.
+      else if (state.kind === 'other') {
+        void state.done.then((outcome) => {
+          const calls = state.toolCalls
+          for (let i = 0; i < calls.length; i++) writer.push(toolSpendRow(state, calls[i]!, i, outcome))
+        })
+      }
       return next()
     }
   },
@@ -112,6 +119,45 @@ export function spendRow(state: GatewayState, outcome: Outcome): SpendLogRow {
     request_tags: tags,
     metadata: rowMetadata(state, outcome, metadata),
     error: error ? `${error.openaiCode ?? error.code}: ${error.message}` : outcome.aborted ? 'client_closed_request' : null,
+  }
+}
+
+/**
+ * The row for a tool the gateway ran on a client's behalf (not inside a model call, whose row carries its tools'
+ * cost): the tool as the model, its server as the group, the server's per-query price as the spend.
+ */
+export function toolSpendRow(state: GatewayState, call: ToolCallRecord, index: number, outcome: Outcome): SpendLogRow {
+  const p = state.principal
+  const failed = call.error !== null
+  return {
+    request_id: index === 0 ? state.requestId : `${state.requestId}-${index}`,
+    call_type: 'call_mcp_tool',
+    api_key: p?.token ?? '',
+    key_alias: p?.keyAlias ?? null,
+    team_id: p?.teamId ?? null,
+    user: p?.userId ?? null,
+    end_user: p?.endUserId ?? null,
+    model: call.name,
+    model_group: call.server,
+    model_id: call.serverId,
+    custom_llm_provider: 'mcp',
+    api_base: null,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    cached_tokens: 0,
+    reasoning_tokens: 0,
+    spend: call.costUsd,
+    cost_source: call.costUsd > 0 ? 'deployment' : 'none',
+    startTime: new Date(call.startedAt).toISOString(),
+    endTime: new Date(call.startedAt + call.durationMs).toISOString(),
+    status: failed ? 'failure' : 'success',
+    request_tags: [],
+    metadata: {
+      mcp_tool_call_metadata: { name: call.tool, mcp_server_name: call.server, namespaced_tool_name: call.name },
+      ...(outcome.aborted ? { client_aborted: true } : {}),
+    },
+    error: call.error,
   }
 }
 

@@ -55,6 +55,7 @@ function record(kind: 'plain' | 'stream' | 'failure', over: Partial<LogRecord> =
     messages: [{ role: 'user', content: 'What is the capital of France?' }],
     response: { role: 'assistant', content: 'Paris.' },
     tool_calls: [],
+    mcp_tool_calls: [],
     finish_reason: 'stop',
     error: null,
     key_hash: 'deadbeef'.repeat(8),

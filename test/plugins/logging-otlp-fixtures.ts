@@ -38,7 +38,7 @@ export function plainRecord(over: Partial<LogRecord> = {}): LogRecord {
     model_parameters: { temperature: 0.2, max_tokens: 50, top_p: 1, stop: ['\n\n'], user: 'end-user-7', api_key: BODY_KEY },
     messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Say hello to Switchyard' }],
     response: { role: 'assistant', content: 'Hello, Switchyard!' },
-    tool_calls: [], finish_reason: 'stop', error: null,
+    tool_calls: [], mcp_tool_calls: [], finish_reason: 'stop', error: null,
     key_hash: 'hash-5e884898da28047151d0e56f8dc6292773603d0d', key_alias: 'ci-key', team_id: 'team-a', team_alias: 'Team A',
     user_id: 'user-42', end_user: 'end-user-7', tags: ['prod', 'greeting'],
     metadata: {

@@ -34,7 +34,7 @@ function record(i: number): LogRecord {
       : { prompt_tokens: failed ? 0 : 10, completion_tokens: failed ? 0 : 5, total_tokens: failed ? 0 : 15, cached_tokens: 0, cache_creation_tokens: 0, reasoning_tokens: 0 },
     cost: failed ? 0 : 0.0001, cost_source: failed ? '' : 'table', model_parameters: { temperature: 0.2 },
     messages: [{ role: 'user', content: `hello ${i}` }], response: failed ? null : { role: 'assistant', content: 'hi' },
-    tool_calls: [], finish_reason: failed ? null : 'stop',
+    tool_calls: [], mcp_tool_calls: [], finish_reason: failed ? null : 'stop',
     error: failed ? { type: 'InternalServerError', code: 'GW_ERR_UPSTREAM', message: 'boom', status: 500 } : null,
     key_hash: 'abc123', key_alias: 'k', team_id: null, team_alias: null, user_id: null, end_user: null, tags: [], metadata: {}, redacted: false,
   }

@@ -87,11 +87,11 @@ t.test('migrations: a second open is a no-op; several processes may start at onc
   t.match(first, /CREATE TABLE public\.sy_keys/)
   await newStore(t, server.urlFor(db)).open()
   t.equal(await server.dump(db), first, 'the dump after a second open is byte for byte the same')
-  t.same(await sql(db, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }])
+  t.same(await sql(db, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
 
   const fresh = await server.createDatabase()
   await Promise.all(Array.from({ length: 4 }, () => newStore(t, server.urlFor(fresh)).open()))
-  t.same(await sql(fresh, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }], 'each migration applied once')
+  t.same(await sql(fresh, 'SELECT version FROM sy_schema_version ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }], 'each migration applied once')
   const indexes = (d: string) => sql(d, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname")
   t.same(await indexes(fresh), await indexes(db), 'the same tables and indexes as a sequential start')
   t.same(await sql(fresh, 'SELECT indexrelid FROM pg_index WHERE NOT indisvalid'), [], 'no index left invalid')

@@ -1,0 +1,71 @@
+/**
+ * MCP tools as a chat model sees them: OpenAI function tools with names every provider accepts, and a call's result
+ * as the text a `tool` message carries.
+ */
+import { createHash } from 'node:crypto'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import type { McpTool } from './types.js'
+
+/** An OpenAI chat function tool. */
+export interface FunctionTool {
+  type: 'function'
+  function: { name: string; description?: string; parameters: Record<string, unknown> }
+}
+
+/** OpenAI's rule for function names (the strictest of the providers'). */
+const VALID_NAME = /^[a-zA-Z0-9_-]{1,64}$/
+const INVALID_CHARS = /[^a-zA-Z0-9_-]/g
+
+/**
+ * The function name for a prefixed tool name (`<server>-<tool>`): itself when valid, else other characters replaced
+ * by `_`, cut to fit, and `_<8 hex of its SHA-256>` appended, so two tools whose names clean up alike stay apart.
+ */
+export function modelToolName(prefixed: string): string {
+  if (VALID_NAME.test(prefixed)) return prefixed
+  const hash = createHash('sha256').update(prefixed).digest('hex').slice(0, 8)
+  return `${prefixed.replace(INVALID_CHARS, '_').slice(0, 64 - 9)}_${hash}`
+}
+
+/**
+ * The function tool for an MCP tool. The input schema is made acceptable to every provider: an object schema with
+ * `properties` (a tool without arguments may declare neither), without `$schema` (which some reject).
+ */
+export function toFunctionTool(tool: McpTool, modelName: string): FunctionTool {
+  const { $schema: _schema, ...schema } = tool.inputSchema
+  const parameters: Record<string, unknown> = { ...schema, type: 'object' }
+  const props = schema.properties
+  if (!props || typeof props !== 'object' || Array.isArray(props)) parameters.properties = {}
+  const fn: FunctionTool['function'] = { name: modelName, parameters }
+  const description = tool.description ?? tool.title
+  if (description) fn.description = description
+  return { type: 'function', function: fn }
+}
+
+/**
+ * A call's result as text for the model: text parts joined by newlines, media as `[image: <type>]` placeholders,
+ * embedded resources as their text (`[resource: <uri>]` when binary), links as their URI; the structured content
+ * as JSON when there are no parts.
+ */
+export function resultText(result: CallToolResult): string {
+  const parts = Array.isArray(result.content) ? result.content : []
+  if (parts.length === 0) return result.structuredContent === undefined ? '' : JSON.stringify(result.structuredContent)
+  const out: string[] = []
+  for (const p of parts) {
+    switch (p.type) {
+      case 'text':
+        out.push(p.text)
+        break
+      case 'image':
+      case 'audio':
+        out.push(`[${p.type}: ${p.mimeType}]`)
+        break
+      case 'resource':
+        out.push('text' in p.resource ? p.resource.text : `[resource: ${p.resource.uri}]`)
+        break
+      case 'resource_link':
+        out.push(p.uri)
+        break
+    }
+  }
+  return out.join('\n')
+}
