@@ -1,6 +1,8 @@
 /**
  * mcp: the MCP gateway. Connects to MCP servers (config `mcp_servers`, and those added through /v1/mcp/server,
- * stored with the keys) and offers their tools to any model (`type: "mcp"` tools, inject.ts and loop.ts).
+ * stored with the keys; registry.ts) and offers their tools three ways: to any model (`type: "mcp"` tools,
+ * inject.ts and loop.ts), to MCP clients at /mcp (serve.ts) and over LiteLLM's REST API (rest-api.ts); the servers
+ * are managed through /v1/mcp/server (servers-api.ts). Who may use what: access.ts.
  *
  *   pipeline:
  *     - auth
@@ -8,12 +10,16 @@
  */
 import { asValue } from 'awilix'
 import { definePlugin } from '../../core/plugin.js'
+import { packageVersion } from '../../core/package.js'
 import { gatewayError } from '../../core/errors.js'
 import type { Cradle } from '../../core/container.js'
 import { mcpMiddleware } from './inject.js'
 import { createRegistry, type LocalMcpRegistry } from './registry.js'
 import { parseServerSpec, serverNameWarning, specFromRecord, type SpecDefaults } from './spec.js'
 import type { McpRegistry } from './types.js'
+import { serveRoutes } from './serve.js'
+import { restRoutes } from './rest-api.js'
+import { serversApiRoutes } from './servers-api.js'
 
 export interface McpOptions {
   servers: Record<string, unknown>
@@ -33,6 +39,8 @@ declare module '../../core/container.js' {
 }
 
 const registries = new WeakMap<object, LocalMcpRegistry>()
+/** The package version per gateway, read at start (serverInfo of /mcp). */
+const versions = new WeakMap<object, string>()
 
 function registryOf(cradle: Cradle): LocalMcpRegistry {
   const r = registries.get(cradle)
@@ -73,7 +81,16 @@ export default definePlugin<McpOptions>({
   middleware(cradle, options) {
     return mcpMiddleware({ registry: registryOf(cradle), maxIterations: options.max_iterations, logger: cradle.logger })
   },
+  routes(registrar, cradle, options) {
+    const registry = registryOf(cradle)
+    const bodyLimit = cradle.config.server.body_limit
+    const common = { registry, logger: cradle.logger, bodyLimit }
+    for (const r of serveRoutes({ ...common, version: () => versions.get(cradle) ?? '0.0.0' })) registrar.add(r)
+    for (const r of restRoutes(common)) registrar.add(r)
+    for (const r of serversApiRoutes({ cradle, registry, defaults: defaultsOf(options), bodyLimit })) registrar.add(r)
+  },
   async start(cradle, options) {
+    versions.set(cradle, await packageVersion())
     const registry = registryOf(cradle)
     const now = new Date(cradle.clock.now()).toISOString()
     for (const [name, entry] of Object.entries(options.servers)) {
