@@ -31,6 +31,8 @@ mcp_servers:
     args: [stdio]
   memory:
     command: ${memoryBin}
+    mcp_info:
+      mcp_server_cost_info: { default_cost_per_query: 0.0005 }
     env:
       MEMORY_FILE_PATH: ${join(dataDir, 'memory.jsonl')}
 `
@@ -122,6 +124,16 @@ t.test('REST API: list and call as LiteLLM shapes them, with its status codes', 
     t.match(typeof code === 'string' ? r.body.error.code : r.body.error.message, code)
   }
   t.equal((await jsonCall(gw.url, 'GET', '/mcp-rest/tools/list', undefined, null)).status, 401, 'no key: 401')
+
+  // Each direct call is a spend row of its own, as LiteLLM logs MCP tool calls; the memory server's price applies.
+  const { key: spender, token } = await generateKey(t, gw.url, {})
+  const paid = await jsonCall(gw.url, 'POST', '/mcp-rest/tools/call', { server_id: 'memory', name: 'read_graph', arguments: {} }, spender)
+  t.equal(paid.status, 200)
+  const rows = await eventually(async () => {
+    const r = await jsonCall(gw.url, 'GET', `/spend/logs?api_key=${token}`, undefined, MASTER)
+    return Array.isArray(r.body) && r.body.length > 0 ? r.body : null
+  }, 10_000, 'the tool call\'s spend row')
+  t.match(rows[0], { call_type: 'call_mcp_tool', model: 'memory-read_graph', model_group: 'memory', spend: 0.0005, status: 'success' })
 })
 
 t.test('/v1/mcp/server: a streamable-HTTP server added, narrowed, removed; admins only; kept across a restart', async (t) => {
