@@ -15,12 +15,9 @@
  */
 import { createInterface } from 'node:readline'
 import type { PassThrough } from 'node:stream'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js'
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js'
+import type { CallToolResult, McpError, Tool } from '@modelcontextprotocol/sdk/types.js'
 import { gatewayError, GatewayError } from '../../core/errors.js'
 import type { Logger } from '../../core/logger.js'
 import { createTokenSource, type TokenSource } from './oauth.js'
@@ -129,6 +126,32 @@ class Gate {
   }
 }
 
+/** The SDK's client modules, loaded with the first connection: a gateway without MCP servers never imports them. */
+interface Sdk {
+  Client: typeof import('@modelcontextprotocol/sdk/client/index.js').Client
+  StdioClientTransport: typeof import('@modelcontextprotocol/sdk/client/stdio.js').StdioClientTransport
+  StreamableHTTPClientTransport: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport
+  StreamableHTTPError: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPError
+  SSEClientTransport: typeof import('@modelcontextprotocol/sdk/client/sse.js').SSEClientTransport
+  SseError: typeof import('@modelcontextprotocol/sdk/client/sse.js').SseError
+  types: typeof import('@modelcontextprotocol/sdk/types.js')
+}
+let sdk: Sdk | null = null
+let loading: Promise<Sdk> | null = null
+
+function loadSdk(): Promise<Sdk> {
+  loading ??= Promise.all([
+    import('@modelcontextprotocol/sdk/client/index.js'), import('@modelcontextprotocol/sdk/client/stdio.js'),
+    import('@modelcontextprotocol/sdk/client/streamableHttp.js'), import('@modelcontextprotocol/sdk/client/sse.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]).then(([client, stdio, http, sse, types]) => (sdk = {
+    Client: client.Client, StdioClientTransport: stdio.StdioClientTransport,
+    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport, StreamableHTTPError: http.StreamableHTTPError,
+    SSEClientTransport: sse.SSEClientTransport, SseError: sse.SseError, types,
+  }))
+  return loading
+}
+
 /** The message of an McpError without the SDK's "MCP error <code>: " prefix. */
 function mcpMessage(err: McpError): string {
   return err.message.replace(/^MCP error -?\d+: /, '')
@@ -136,7 +159,7 @@ function mcpMessage(err: McpError): string {
 
 /** An error as one line; the SDK's HTTP errors keep their status out of the message, so it is put in front. */
 function errorText(err: unknown): string {
-  if ((err instanceof StreamableHTTPError || err instanceof SseError) && err.code !== undefined) return `HTTP ${err.code}: ${err.message}`
+  if (sdk && (err instanceof sdk.StreamableHTTPError || err instanceof sdk.SseError) && err.code !== undefined) return `HTTP ${err.code}: ${err.message}`
   if (!(err instanceof Error)) return String(err)
   // fetch's "fetch failed" says why only in its cause (ECONNREFUSED ...).
   return err.cause instanceof Error && !err.message.includes(err.cause.message) ? `${err.message}: ${err.cause.message}` : err.message
@@ -183,7 +206,7 @@ export class McpConnection {
 
   /** The stdio server's process id; null for remote servers and while no process runs. */
   get pid(): number | null {
-    return this.transport instanceof StdioClientTransport ? this.transport.pid : null
+    return sdk && this.transport instanceof sdk.StdioClientTransport ? this.transport.pid : null
   }
 
   /** Apply a spec whose connection fields are unchanged (see connectionChanged): filters, limits, names. */
@@ -245,7 +268,7 @@ export class McpConnection {
     this.failInFlight(gatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', `MCP server '${this.spec.server_name}' was stopped during the call`, { openaiCode: 'mcp_server_unavailable' }))
     this.wake()
     // A streamable HTTP session is ended on the server too (DELETE), if it answers within a second.
-    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+    if (sdk && transport instanceof sdk.StreamableHTTPClientTransport && transport.sessionId) {
       await Promise.race([transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())])
     }
     if (client) await client.close().catch(() => {})
@@ -254,7 +277,8 @@ export class McpConnection {
 
   // ---- connection ----
 
-  private buildTransport(): Transport {
+  private buildTransport(sdk: Sdk): Transport {
+    const { StdioClientTransport, SSEClientTransport, StreamableHTTPClientTransport } = sdk
     const spec = this.spec
     if (spec.transport === 'stdio') {
       const env: Record<string, string> = {}
@@ -290,10 +314,12 @@ export class McpConnection {
   private async connect(): Promise<void> {
     this.retryTimer = null
     if (this.stopped) return
-    const client = new Client(this.opts.clientInfo, { capabilities: {} })
+    const sdk = await loadSdk()
+    if (this.stopped) return
+    const client = new sdk.Client(this.opts.clientInfo, { capabilities: {} })
     let transport: Transport
     try {
-      transport = this.buildTransport()
+      transport = this.buildTransport(sdk)
     } catch (err) {
       this.client = client
       return this.down(client, errorText(err))
@@ -313,7 +339,7 @@ export class McpConnection {
       if (this.spec.transport === 'sse') this.down(client, `the SSE stream failed: ${errorText(err)}`)
       else if (STREAM_GONE.test(err.message)) this.down(client, `a dropped HTTP stream could not be re-opened: ${errorText(err)}`)
     }
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    client.setNotificationHandler(sdk.types.ToolListChangedNotificationSchema, () => {
       this.relisting = this.relisting.then(() => this.relist(client))
     })
     try {
@@ -471,8 +497,8 @@ export class McpConnection {
   private callError(err: unknown, client: Client, tool: string, timeoutMs: number, signal: AbortSignal | undefined): GatewayError {
     const name = this.spec.server_name
     if (signal?.aborted) return signal.reason instanceof GatewayError ? signal.reason : this.clientClosed()
-    if (err instanceof McpError) {
-      if (err.code === ErrorCode.RequestTimeout) {
+    if (sdk && err instanceof sdk.types.McpError) {
+      if (err.code === sdk.types.ErrorCode.RequestTimeout) {
         return gatewayError('GW_ERR_UPSTREAM_TIMEOUT', `MCP server '${name}' did not finish tool '${tool}' within ${timeoutMs} ms`)
       }
       return gatewayError('GW_ERR_UPSTREAM_BAD_REQUEST', `MCP server '${name}' rejected the call to '${tool}': ${mcpMessage(err)}`, { cause: err })

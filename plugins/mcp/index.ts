@@ -74,6 +74,7 @@ export default definePlugin<McpOptions>({
       separator: options.tool_prefix_separator ?? (cradle.env.MCP_TOOL_PREFIX_SEPARATOR || '-'),
       connectTimeoutMs: options.connect_timeout_ms,
       logger: cradle.logger,
+      version: () => versions.get(cradle) ?? '0.0.0',
     })
     registries.set(cradle, registry)
     container.register({ mcpRegistry: asValue(registry) })

@@ -15,8 +15,8 @@ export interface RegistryOptions {
   /** How long connecting (initialize + tools/list) may take, and how long a call waits for a connection. */
   connectTimeoutMs: number
   logger: Logger
-  /** The gateway's version, sent as `clientInfo.version` in `initialize`. */
-  version?: string | undefined
+  /** The gateway's version, sent as `clientInfo.version` in `initialize` (read when a server connects). */
+  version?: (() => string) | undefined
 }
 
 /** The registry, plus what tests and diagnostics need beyond the McpRegistry contract. */
@@ -34,7 +34,6 @@ export function createRegistry(opts: RegistryOptions): LocalMcpRegistry {
   const separator = opts.separator ?? '-'
   const entries = new Map<string, Entry>()
   const listeners = new Set<(serverId: string) => void>()
-  const clientInfo = { name: 'switchyard', version: opts.version ?? '0.0.0' }
 
   function changed(serverId: string): void {
     for (const l of [...listeners]) {
@@ -62,7 +61,8 @@ export function createRegistry(opts: RegistryOptions): LocalMcpRegistry {
 
   function connect(spec: McpServerSpec): McpConnection {
     return new McpConnection(spec, {
-      separator, connectTimeoutMs: opts.connectTimeoutMs, logger: opts.logger, clientInfo, onToolsChanged: () => changed(spec.server_id),
+      separator, connectTimeoutMs: opts.connectTimeoutMs, logger: opts.logger,
+      clientInfo: { name: 'switchyard', version: opts.version?.() ?? '0.0.0' }, onToolsChanged: () => changed(spec.server_id),
     })
   }
 

@@ -9,9 +9,8 @@
  * A tool the caller may not use is an `isError` result naming it, as LiteLLM answers; an unknown tool a JSON-RPC
  * error; a server that is down or too slow an `isError` result with the reason.
  */
-import { Server } from '@modelcontextprotocol/sdk/server/index.js'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js'
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
 import { gatewayError, GatewayError } from '../../core/errors.js'
 import { readJsonBody } from '../../core/http/body.js'
 import type { RouteDef } from '../../core/http/routes.js'
@@ -28,6 +27,22 @@ export interface ServeDeps {
   bodyLimit: number
   /** The gateway's version, for `serverInfo` (known once the gateway started). */
   version: () => string
+}
+
+/** The SDK's server modules, loaded by the first /mcp request (a gateway nobody reaches over MCP never imports them). */
+interface ServerSdk {
+  Server: typeof import('@modelcontextprotocol/sdk/server/index.js').Server
+  StreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport
+  types: typeof import('@modelcontextprotocol/sdk/types.js')
+}
+let loading: Promise<ServerSdk> | null = null
+
+function loadSdk(): Promise<ServerSdk> {
+  loading ??= Promise.all([
+    import('@modelcontextprotocol/sdk/server/index.js'), import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]).then(([server, http, types]) => ({ Server: server.Server, StreamableHTTPServerTransport: http.StreamableHTTPServerTransport, types }))
+  return loading
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -50,18 +65,19 @@ function errorResult(text: string): CallToolResult {
 }
 
 /** The SDK server for one request: tools/list and tools/call over what this caller may use. */
-function serverFor(ctx: GatewayContext, deps: ServeDeps, selector: string | undefined): Server {
+function serverFor(sdk: ServerSdk, ctx: GatewayContext, deps: ServeDeps, selector: string | undefined): Server {
+  const { Server, types } = sdk
   const { registry, logger } = deps
   const state = ctx.state
   const p = state.principal
   const catalog = catalogFor(p, registry, selector)
   const server = new Server({ name: 'switchyard', version: deps.version() }, { capabilities: { tools: { listChanged: false } } })
-  server.setRequestHandler(ListToolsRequestSchema, async () => {
+  server.setRequestHandler(types.ListToolsRequestSchema, async () => {
     const { tools, failed } = await catalog.tools(state.signal)
     for (const f of failed) logger.warn('MCP server left out of tools/list', { requestId: state.requestId, server: f.spec.server_name, cause: f.error })
     return { tools: tools.map((x) => listed(x.tool)) }
   })
-  server.setRequestHandler(CallToolRequestSchema, async (req) => {
+  server.setRequestHandler(types.CallToolRequestSchema, async (req) => {
     const name = req.params.name
     const args = (req.params.arguments ?? {}) as Record<string, unknown>
     const { tools } = await catalog.tools(state.signal)
@@ -77,7 +93,7 @@ function serverFor(ctx: GatewayContext, deps: ServeDeps, selector: string | unde
           return errorResult(`Tool '${tool}' is not allowed for your key/team on server '${spec.server_name}'. Contact proxy admin for access.`)
         }
       }
-      throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`)
+      throw new types.McpError(types.ErrorCode.InvalidParams, `Tool ${name} not found`)
     }
     try {
       return await runTool(state, registry, logger, found.spec, found.tool, args)
@@ -89,13 +105,42 @@ function serverFor(ctx: GatewayContext, deps: ServeDeps, selector: string | unde
   return server
 }
 
+/** Why a body is not one JSON-RPC 2.0 message (a request, a notification, or a response to the server); null if it is. */
+function messageProblem(m: Record<string, unknown>): string | null {
+  if (m.jsonrpc !== '2.0') return `'jsonrpc' must be "2.0".`
+  const id = m.id
+  if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isInteger(id))) return `'id' must be a string or an integer.`
+  if (m.method !== undefined) {
+    if (typeof m.method !== 'string' || m.method === '') return `'method' must be a non-empty string.`
+    if (m.params !== undefined && (m.params === null || typeof m.params !== 'object' || Array.isArray(m.params))) return `'params' must be an object.`
+    return null
+  }
+  if (id === undefined || (m.result === undefined && m.error === undefined)) return `'method' is required.`
+  return null
+}
+
+/** A JSON-RPC error response that is also an OpenAI-shaped error body. */
+function rpcError(ctx: GatewayContext, status: number, code: number, message: string, param: string | null): void {
+  ctx.status = status
+  ctx.body = { jsonrpc: '2.0', error: { code, message, type: 'invalid_request_error', param }, id: null }
+}
+
 export function serveRoutes(deps: ServeDeps): RouteDef[] {
   const post: GatewayMiddleware = async function mcpServer(ctx) {
     const params = (ctx as unknown as { params?: Record<string, string> }).params
     const selector = params?.servers ?? headerValue(ctx.req.headers['x-mcp-servers'])
-    const server = serverFor(ctx, deps, selector)
+    // What the SDK transport would refuse is refused here first, in a body both JSON-RPC clients and OpenAI-style
+    // ones read: a JSON-RPC error object that also has OpenAI's `type` and `param`.
+    const accept = String(ctx.req.headers.accept ?? '')
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      return rpcError(ctx, 406, -32000, 'Not Acceptable: the client must accept both application/json and text/event-stream.', 'accept')
+    }
     const body = await readJsonBody(ctx.req, deps.bodyLimit)
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
+    const problem = messageProblem(body)
+    if (problem) return rpcError(ctx, 400, -32600, `Invalid Request: ${problem}`, problem.split(' ')[0]!.replace(/'/g, ''))
+    const sdk = await loadSdk()
+    const server = serverFor(sdk, ctx, deps, selector)
+    const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
     await server.connect(transport)
     ctx.respond = false
     ctx.res.on('close', () => {

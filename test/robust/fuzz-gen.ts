@@ -188,6 +188,14 @@ const responsesBody: RouteBody = {
   },
 }
 
+/** A JSON-RPC request to the gateway's MCP endpoint. */
+const mcpMessage: RouteBody = {
+  fields: {
+    jsonrpc: field('string', '2.0', req), id: field('integer|string', 1, { required: true, strict: false }),
+    method: field('string', 'tools/list', req), params: field('object|null', {}, { strict: false }),
+  },
+}
+
 const budgetFields = {
   max_budget: field('number|null', 5),
   budget_duration: field('string|null', '1d'),
@@ -308,6 +316,24 @@ export const ROUTE_BODIES: Record<string, RouteBody> = {
     },
   },
   '/model/delete': { fields: { id: field('string', fresh('nomodel'), req) } },
+
+  // The MCP endpoint takes JSON-RPC (the SDK transport answers a bad message with a JSON-RPC error; without an Accept
+  // of JSON and SSE, 406). `params` and `id` are the SDK's to judge: a notification has no id.
+  '/mcp': mcpMessage,
+  '/mcp/': mcpMessage,
+  '/mcp/:servers': mcpMessage,
+  '/:servers/mcp': mcpMessage,
+  '/mcp-rest/tools/call': {
+    fields: { server_id: field('string|null', 'fz-no-server'), name: field('string', 'echo', req), arguments: field('object|null', { q: 1 }) },
+  },
+  // POST and PUT: a server on a closed port (PUT without server_id is a 400).
+  '/v1/mcp/server': {
+    fields: {
+      server_name: field('string|null', fresh('fzmcp')), url: field('string|null', 'http://127.0.0.1:9/mcp'), transport: field('string|null', 'http'),
+      description: field('string|null', 'fuzz'), allowed_tools: field('array|null', ['echo']),
+    },
+  },
+  '/v1/mcp/server/:server_id': { fields: {}, optionalBody: true },
 }
 
 export type Expect = 'client-error' | 'no-server-error'
