@@ -14,12 +14,11 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { startGateway } from '../helpers/gateway.js'
 import { jsonCall } from '../helpers/http.js'
-import { defaultChat, startUpstream, type Behaviour } from '../helpers/upstream.js'
+import { defaultChat, startUpstream, toolCallTurn, type Behaviour } from '../helpers/upstream.js'
 import { deployment, eventually, generateKey, INPUT_PRICE, MASTER, OUTPUT_PRICE } from './helpers.js'
 
 const ECHO = 'everything-echo'
 const MESSAGE = 'ping-4242'
-const sseLine = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`
 
 /**
  * The model: after a tool message it answers "Tool said: <the tool's text>"; offered `everything-echo` (and no tool
@@ -34,28 +33,8 @@ function echoingModel(): Behaviour {
     if (toolMsg) return defaultChat({ content: `Tool said: ${toolMsg.content}` })(ctx)
     const names: string[] = Array.isArray(body?.tools) ? body.tools.map((x: any) => x.function?.name) : []
     if (!names.includes(ECHO)) return plain(ctx)
-    const base = { id: 'chatcmpl-mcp1', created: Math.floor(Date.now() / 1000), model: body.model, system_fingerprint: 'fp_fake01' }
-    const usage = { prompt_tokens: 50, completion_tokens: 10, total_tokens: 60 }
-    const args = JSON.stringify({ message: MESSAGE })
-    const call = { id: 'call_echo_1', type: 'function', function: { name: ECHO, arguments: args } }
-    if (body.stream !== true) {
-      const text = JSON.stringify({
-        ...base, object: 'chat.completion', usage,
-        choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] }, logprobs: null, finish_reason: 'tool_calls' }],
-      })
-      ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-      ctx.res.end(text)
-      return
-    }
-    const chunk = (delta: unknown, finish: string | null = null) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })
-    ctx.res.writeHead(200, { 'content-type': 'text/event-stream' })
-    ctx.res.write(sseLine(chunk({ role: 'assistant', content: 'Let me check. ' })))
-    ctx.res.write(sseLine(chunk({ tool_calls: [{ index: 0, ...call, function: { name: ECHO, arguments: '' } }] })))
-    ctx.res.write(sseLine(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(0, 8) } }] })))
-    ctx.res.write(sseLine(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(8) } }] })))
-    ctx.res.write(sseLine(chunk({}, 'tool_calls')))
-    if (body.stream_options?.include_usage) ctx.res.write(sseLine({ ...base, object: 'chat.completion.chunk', choices: [], usage }))
-    ctx.res.end('data: [DONE]\n\n')
+    toolCallTurn(ctx, { id: 'call_echo_1', name: ECHO, arguments: JSON.stringify({ message: MESSAGE }) },
+      { usage: { prompt_tokens: 50, completion_tokens: 10, total_tokens: 60 }, lead: 'Let me check. ', streamUsage: 'asked' })
   }
 }
 

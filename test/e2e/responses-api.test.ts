@@ -17,7 +17,7 @@ import OpenAI from 'openai'
 import { startGateway } from '../helpers/gateway.js'
 import { jsonCall } from '../helpers/http.js'
 import { assertSchema } from '../helpers/openapi.js'
-import { DEFAULT_REPLY, defaultChat, errorReply, midStreamError, startUpstream, type Behaviour, type RecordedRequest } from '../helpers/upstream.js'
+import { DEFAULT_REPLY, defaultChat, errorReply, midStreamError, startUpstream, toolCallTurn, type Behaviour, type RecordedRequest } from '../helpers/upstream.js'
 import { admin, deployment, eventually, generateKey, INPUT_PRICE, MASTER, OUTPUT_PRICE } from './helpers.js'
 
 // ---- fake upstreams --------------------------------------------------------------------------------------------
@@ -26,7 +26,6 @@ const CALL_ID = 'call_weather_1'
 const WEATHER_ARGS = '{"city":"Paris"}'
 const AFTER_TOOL = 'Sunny and 21 degrees in Paris.'
 
-const sseLine = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`
 
 /**
  * The chat upstream: with tools and no tool message yet, it calls get_weather (as JSON or as a chunk stream); after
@@ -41,27 +40,7 @@ function toolAwareChat(): Behaviour {
     const messages: any[] = Array.isArray(body?.messages) ? body.messages : []
     if (messages.some((m) => m.role === 'tool')) return afterTool(ctx)
     if (!Array.isArray(body?.tools) || body.tools.length === 0) return plain(ctx)
-    const base = { id: 'chatcmpl-tool1', created: Math.floor(Date.now() / 1000), model: body.model, system_fingerprint: 'fp_fake01' }
-    const usage = { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 }
-    const call = { id: CALL_ID, type: 'function', function: { name: 'get_weather', arguments: WEATHER_ARGS } }
-    if (body.stream !== true) {
-      const text = JSON.stringify({
-        ...base, object: 'chat.completion', usage,
-        choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] }, logprobs: null, finish_reason: 'tool_calls' }],
-      })
-      ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-      ctx.res.end(text)
-      return
-    }
-    // OpenAI's stream shape for a call: id and name on the first delta, the arguments in pieces after it.
-    const chunk = (delta: unknown, finish: string | null = null) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })
-    ctx.res.writeHead(200, { 'content-type': 'text/event-stream' })
-    ctx.res.write(sseLine(chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, ...call, function: { name: 'get_weather', arguments: '' } }] })))
-    ctx.res.write(sseLine(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] })))
-    ctx.res.write(sseLine(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] })))
-    ctx.res.write(sseLine(chunk({}, 'tool_calls')))
-    ctx.res.write(sseLine({ ...base, object: 'chat.completion.chunk', choices: [], usage }))
-    ctx.res.end('data: [DONE]\n\n')
+    toolCallTurn(ctx, { id: CALL_ID, name: 'get_weather', arguments: WEATHER_ARGS }, { usage: { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 } })
   }
 }
 

@@ -227,6 +227,40 @@ export function defaultChat(o: { content?: string } = {}): Behaviour {
   }
 }
 
+/**
+ * A model turn that calls one tool, as OpenAI sends it: a chat.completion, or (when the request streams) the chunk
+ * sequence with the call's id and name on its first delta and the arguments in two pieces after it, the finish
+ * chunk, then the usage chunk (`streamUsage`: always, or only when the request asked for it). `lead`: text the model
+ * says before the call, in a stream.
+ */
+export function toolCallTurn(
+  ctx: ReplyContext, call: { id: string; name: string; arguments: string },
+  o: { usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }; lead?: string; streamUsage?: 'always' | 'asked' },
+): void {
+  const body = ctx.record.body
+  const base = { id: nextId('chatcmpl'), created: now(), model: body?.model ?? 'gpt-4o-mini', system_fingerprint: 'fp_fake01' }
+  const toolCall = { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }
+  if (body?.stream !== true) {
+    writeJson(ctx.res, 200, {
+      ...base, object: 'chat.completion', usage: o.usage,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall] }, logprobs: null, finish_reason: 'tool_calls' }],
+    })
+    return
+  }
+  const chunk = (delta: unknown, finish: string | null = null) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })
+  const half = Math.floor(call.arguments.length / 2)
+  sseHead(ctx.res)
+  if (o.lead !== undefined) ctx.res.write(sse(chunk({ role: 'assistant', content: o.lead })))
+  ctx.res.write(sse(chunk({ ...(o.lead === undefined ? { role: 'assistant', content: null } : {}), tool_calls: [{ index: 0, ...toolCall, function: { name: call.name, arguments: '' } }] })))
+  ctx.res.write(sse(chunk({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(0, half) } }] })))
+  ctx.res.write(sse(chunk({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(half) } }] })))
+  ctx.res.write(sse(chunk({}, 'tool_calls')))
+  if ((o.streamUsage ?? 'always') === 'always' || body?.stream_options?.include_usage === true) {
+    ctx.res.write(sse({ ...base, object: 'chat.completion.chunk', choices: [], usage: o.usage }))
+  }
+  ctx.res.end('data: [DONE]\n\n')
+}
+
 /** text_completion (legacy /v1/completions), streamed when asked. */
 export function defaultCompletion(o: { text?: string } = {}): Behaviour {
   const text = o.text ?? ' This is indeed a test.'
