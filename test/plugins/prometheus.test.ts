@@ -198,9 +198,15 @@ const IN_PRICE = 0.000001
 const OUT_PRICE = 0.000004
 
 const up = await startUpstream(t)
-// One upstream, answering by model: 'slow' after 150 ms, 'broken-*' with 500, anything else at once.
+// One upstream, answering by model: 'slow' once the test releases it (it holds the queue still while /metrics is
+// read; released, it answers after 20 ms), 'broken-*' with 500, anything else at once.
 const chatNow = defaultChat()
-const chatSlow = delay(150, defaultChat())
+let releaseSlow: () => void = () => {}
+let slowGate: Promise<void> = Promise.resolve()
+const chatSlow = async (ctx: Parameters<typeof chatNow>[0]) => {
+  await slowGate
+  return delay(20, defaultChat())(ctx)
+}
 const chatBroken = errorReply(500, { message: 'upstream exploded' })
 up.on('chat', (ctx) => {
   const m = String(ctx.record.body?.model ?? '')
@@ -315,15 +321,18 @@ t.test('/metrics counts the calls made: requests, failures, tokens, spend, laten
   t.ok(refused instanceof OpenAI.RateLimitError, 'the second call of the minute is refused')
   calls++
 
-  // 3 priority-queued calls on a group with room for one at a time; look at the queue while two wait.
+  // 3 priority-queued calls on a group with room for one at a time; look at the queue while two wait. The upstream
+  // holds the first until the test has seen the others queued, so a slow machine cannot miss the moment.
+  slowGate = new Promise<void>((resolve) => { releaseSlow = resolve })
   const queued = [0, 1, 2].map(() => c.chat.completions.create({ model: 'queued', messages: HI, priority: 1 } as never) as Promise<OpenAI.ChatCompletion>)
-  // The three requests reach the gateway in some order: scrape until both waiters are queued (bounded: 2 s).
+  // The three requests reach the gateway in some order: scrape until both waiters are queued (bounded: 10 s).
   let during = (await scrape()).fams
   const depth = (f: Map<string, Family>) => sum(samples(f, 'switchyard_queue_depth', 'switchyard_queue_depth', { model_group: 'queued', priority: '1' }))
-  for (const until = Date.now() + 2_000; depth(during) < 2 && Date.now() < until;) {
+  for (const until = Date.now() + 10_000; depth(during) < 2 && Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 5))
     during = (await scrape()).fams
   }
+  releaseSlow()
   t.equal(depth(during), 2, 'two calls wait')
   t.equal(sum(samples(during, 'switchyard_queue_in_flight', 'switchyard_queue_in_flight', { model_group: 'queued', priority: '1' })), 1, 'one in flight')
   t.equal(sum(samples(during, 'switchyard_queue_capacity', 'switchyard_queue_capacity', { model_group: 'queued' })), 1)
