@@ -50,6 +50,8 @@ const ROUTE_GROUPS: Readonly<Record<string, readonly string[]>> = {
   management_routes: ['/key/', '/team/', '/user/', '/customer/', '/budget/', '/model/', '/organization/'],
   spend_tracking_routes: ['/spend/', '/global/spend'],
   key_management_routes: ['/key/'],
+  // The MCP gateway: /mcp (and /mcp/{server}), /mcp-rest/*, /v1/mcp/*.
+  mcp_routes: ['/mcp', '/mcp-rest/'],
 }
 
 function stripV1(path: string): string {

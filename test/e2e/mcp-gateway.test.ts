@@ -124,6 +124,10 @@ t.test('REST API: list and call as LiteLLM shapes them, with its status codes', 
     t.match(typeof code === 'string' ? r.body.error.code : r.body.error.message, code)
   }
   t.equal((await jsonCall(gw.url, 'GET', '/mcp-rest/tools/list', undefined, null)).status, 401, 'no key: 401')
+  // LiteLLM's `mcp_routes` group: a key limited to it reaches the MCP routes and nothing else.
+  const { key: mcpOnly } = await generateKey(t, gw.url, { allowed_routes: ['mcp_routes'] })
+  t.equal((await jsonCall(gw.url, 'GET', '/mcp-rest/tools/list', undefined, mcpOnly)).status, 200, 'mcp_routes admits /mcp-rest')
+  t.equal((await jsonCall(gw.url, 'GET', '/v1/models', undefined, mcpOnly)).status, 403, 'and nothing else')
 
   // Each direct call is a spend row of its own, as LiteLLM logs MCP tool calls; the memory server's price applies.
   const { key: spender, token } = await generateKey(t, gw.url, {})
