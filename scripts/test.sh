@@ -42,5 +42,10 @@ summary=$(grep -E '^# \{ total: ' "$out" | tail -n 1)
 pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary"); pass=${pass:-0}
 fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary"); fail=${fail:-0}
 [ "$status" -ne 0 ] && [ "$fail" = "0" ] && fail=1
+# The failures again at the end, with their diagnostics, so a log that keeps only its tail still names them.
+if [ "$fail" != "0" ]; then
+  echo "test: failures (each 'not ok' line with its diagnostic block):"
+  awk '/^[ ]*not ok /{print; show=1; n=0; next} show&&n<25{print; n++; if ($0 ~ /^[ ]*\.\.\.$/) show=0; next} {show=0}' "$out" | tail -n 200
+fi
 echo "$pass passed, $fail failed"
 exit "$status"
