@@ -24,6 +24,7 @@ import { messagesRoutes } from './http/messages.js'
 import { responsesRoutes } from './http/responses.js'
 import { createHttpApp, type InFlight } from './http/server.js'
 import { installClientErrorHandler } from './http/client-error.js'
+import { createInvoker, type Invoke } from './invoke.js'
 import { packageVersion } from './package.js'
 import { createRouteList } from './http/routes.js'
 import { builtinProviders, createProviderRegistry } from '../providers/registry.js'
@@ -59,8 +60,13 @@ export interface Gateway {
   readonly config: Config
   readonly container: AwilixContainer<Cradle>
   readonly app: Koa<GatewayState>
-  /** The attempt chain, for in-process callers (the SDK). */
+  /** The attempt chain alone (no request-chain plugins), for callers that pick their own deployment. */
   readonly attempt: AttemptHandler
+  /**
+   * A model call in process through both chains, as an HTTP request would run them (core/invoke.ts): the SDK's
+   * functions and Router call this. Call start() first when plugins have start hooks (stores, Redis).
+   */
+  readonly invoke: Invoke
   readonly plugins: readonly LoadedPlugin[]
   /** A node:http request listener. */
   callback(): http.RequestListener
@@ -139,6 +145,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     accessLog: config.server.access_log,
   })
 
+  const invoke = createInvoker({
+    container, logger, middleware, middlewareNames, attempt, inFlight,
+    terminal: { version, litellmHeaders: config.server.litellm_headers },
+  })
+
   let started: Promise<void> | null = null
   let stopping: Promise<void> | null = null
   const servers: http.Server[] = []
@@ -148,6 +159,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     container,
     app,
     attempt,
+    invoke,
     plugins: loaded,
     callback: () => app.callback(),
     start() {

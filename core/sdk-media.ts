@@ -9,7 +9,7 @@ import type {
   TranscriptionResponse,
 } from './openai/types.js'
 import { toUpload, type Uploadable } from './openai/upload.js'
-import { asInputError, hideParams, run, type CallOptions } from './sdk.js'
+import { asInputError, hideParams, run, type CallOptions, type Runner } from './sdk.js'
 
 export type ImageGenerationParams = ImageGenerationRequest & CallOptions
 /**
@@ -26,7 +26,11 @@ export type ModerationParams = ModerationRequest & CallOptions
 const DEFAULT_MODERATION_MODEL = 'omni-moderation-latest'
 
 /** Image generation; the reply as the provider gave it (`data` of URLs or b64_json), GPT image models' usage included. */
-export async function imageGeneration(params: ImageGenerationParams): Promise<ImagesResponse> {
+export function imageGeneration(params: ImageGenerationParams): Promise<ImagesResponse> {
+  return imageGenerationOn(run, params)
+}
+
+async function imageGenerationOn(run: Runner, params: ImageGenerationParams): Promise<ImagesResponse> {
   const { result } = await run('images', params)
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'imageGeneration() got no JSON reply')
   return result.body as ImagesResponse
@@ -39,7 +43,11 @@ export async function imageGeneration(params: ImageGenerationParams): Promise<Im
 export function transcription(params: TranscriptionParams & { response_format: 'text' | 'srt' | 'vtt' }): Promise<string>
 export function transcription(params: TranscriptionParams & { response_format?: 'json' | 'verbose_json' | 'diarized_json' }): Promise<TranscriptionResponse>
 export function transcription(params: TranscriptionParams): Promise<TranscriptionResponse | string>
-export async function transcription(params: TranscriptionParams): Promise<TranscriptionResponse | string> {
+export function transcription(params: TranscriptionParams): Promise<TranscriptionResponse | string> {
+  return transcriptionOn(run, params)
+}
+
+async function transcriptionOn(run: Runner, params: TranscriptionParams): Promise<TranscriptionResponse | string> {
   let request: Record<string, unknown>
   try {
     if (params === null || typeof params !== 'object') throw new TypeError('expected one object of parameters')
@@ -64,7 +72,11 @@ export async function transcription(params: TranscriptionParams): Promise<Transc
  * `content-type`, as the openai package's `audio.speech.create()` does: `Buffer.from(await r.arrayBuffer())`, or
  * read `r.body` as it arrives. `_hidden_params` (non-enumerable) carries the cost.
  */
-export async function speech(params: SpeechParams): Promise<Response> {
+export function speech(params: SpeechParams): Promise<Response> {
+  return speechOn(run, params)
+}
+
+async function speechOn(run: Runner, params: SpeechParams): Promise<Response> {
   const { result, hidden } = await run('speech', params)
   if (result.kind !== 'binary') throw gatewayError('GW_ERR_INTERNAL', 'speech() got no audio')
   const it = result.chunks[Symbol.asyncIterator]()
@@ -84,10 +96,29 @@ export async function speech(params: SpeechParams): Promise<Response> {
 }
 
 /** Content moderation; `model` defaults to `omni-moderation-latest` (OpenAI). */
-export async function moderation(params: ModerationParams): Promise<ModerationResponse> {
+export function moderation(params: ModerationParams): Promise<ModerationResponse> {
+  return moderationOn(run, params)
+}
+
+async function moderationOn(run: Runner, params: ModerationParams): Promise<ModerationResponse> {
   const given = params && typeof params === 'object' ? params : ({} as ModerationParams)
   const withModel = given.model ? given : { ...given, model: DEFAULT_MODERATION_MODEL }
   const { result } = await run('moderations', params && typeof params === 'object' ? withModel : params)
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'moderation() got no JSON reply')
   return result.body as ModerationResponse
+}
+
+/** The media functions on another engine (a Router's). */
+export function mediaFunctions(run: Runner): {
+  imageGeneration(params: ImageGenerationParams): Promise<ImagesResponse>
+  transcription(params: TranscriptionParams): Promise<TranscriptionResponse | string>
+  speech(params: SpeechParams): Promise<Response>
+  moderation(params: ModerationParams): Promise<ModerationResponse>
+} {
+  return {
+    imageGeneration: (p) => imageGenerationOn(run, p),
+    transcription: (p) => transcriptionOn(run, p),
+    speech: (p) => speechOn(run, p),
+    moderation: (p) => moderationOn(run, p),
+  }
 }

@@ -13,19 +13,23 @@
  * `cause` is the original.
  */
 import { createGateway, type Gateway } from './gateway.js'
+import { buildConfig, type RawConfig } from './config/load.js'
+import { callbacksPlugin, type Callbacks } from './sdk-callbacks.js'
 import { buildTarget } from './models.js'
 import { validateRequest } from './http/validate.js'
-import { beginRequest } from './request.js'
+import type { InvokeOptions } from './invoke.js'
 import { gatewayError, GatewayError } from './errors.js'
 import type {
   ChatChunk, ChatCompletion, ChatRequestParams, EmbeddingRequest, EmbeddingResponse, Operation, TextCompletion, Usage,
 } from './openai/types.js'
 import type { ModelEntry } from './config/load.js'
 import type { Target } from '../providers/types.js'
-import { chunkForClient, embeddingsAsBase64 } from './openai/shape.js'
 import { generatesText } from './openai/operations.js'
 
-/** Per-call options, as LiteLLM's completion() takes them beside the OpenAI params. */
+/**
+ * Per-call options, as LiteLLM's completion() takes them beside the OpenAI params. Each is also accepted in
+ * camelCase (`apiKey`, `apiBase`, `numRetries`, `mockResponse`, ...), as a TypeScript caller writes them.
+ */
 export interface CallOptions {
   api_key?: string
   api_base?: string
@@ -36,7 +40,10 @@ export interface CallOptions {
   timeout?: number
   /** Seconds, until a stream's first event. */
   stream_timeout?: number
+  /** Retries of a failed call (retryable errors: 408, 429, 5xx, timeouts, connection errors). */
   num_retries?: number
+  /** Models ("provider/name") to try in turn when the call still fails after its retries. */
+  fallbacks?: Array<string | { model: string }>
   mock_response?: string
   drop_params?: boolean
   extra_headers?: Record<string, string>
@@ -45,6 +52,17 @@ export interface CallOptions {
   output_cost_per_token?: number
   /** Abort the call (and its stream). */
   signal?: AbortSignal
+  apiKey?: string
+  apiBase?: string
+  apiVersion?: string
+  customLlmProvider?: string
+  streamTimeout?: number
+  numRetries?: number
+  mockResponse?: string
+  dropParams?: boolean
+  extraHeaders?: Record<string, string>
+  inputCostPerToken?: number
+  outputCostPerToken?: number
 }
 
 /**
@@ -53,8 +71,17 @@ export interface CallOptions {
  */
 export type CompletionParams = ChatRequestParams & CallOptions
 export type EmbeddingParams = EmbeddingRequest & CallOptions
+
+/** camelCase spellings of LiteLLM's option names, for callers writing TypeScript. */
+export const CAMEL_OPTIONS: Readonly<Record<string, string>> = {
+  apiKey: 'api_key', apiBase: 'api_base', apiVersion: 'api_version', customLlmProvider: 'custom_llm_provider',
+  streamTimeout: 'stream_timeout', numRetries: 'num_retries', mockResponse: 'mock_response', dropParams: 'drop_params',
+  extraHeaders: 'extra_headers', inputCostPerToken: 'input_cost_per_token', outputCostPerToken: 'output_cost_per_token',
+  disableFallbacks: 'disable_fallbacks', contextWindowFallbacks: 'context_window_fallbacks',
+}
+/** Options that shape the call's own deployment (the rest of the params go to the request body, as in the proxy). */
 const CALL_KEYS = new Set(['api_key', 'api_base', 'api_version', 'organization', 'custom_llm_provider', 'timeout',
-  'stream_timeout', 'num_retries', 'mock_response', 'drop_params', 'extra_headers', 'signal', 'input_cost_per_token',
+  'stream_timeout', 'mock_response', 'drop_params', 'extra_headers', 'signal', 'input_cost_per_token',
   'output_cost_per_token'])
 
 /** The public function per operation, for messages about its arguments. */
@@ -63,24 +90,95 @@ const FUNCTION_NAMES: Record<Operation, string> = {
   transcription: 'transcription', speech: 'speech', moderations: 'moderation',
 }
 
+/**
+ * The SDK's engine: the same gateway as the proxy, with no request-chain plugins but the ones settings ask for
+ * (logging sinks, callbacks) and the attempt chain's fallback and retry plugins. Each call brings its own deployment
+ * (built from `model` and the call's options); a model named in `fallbacks` resolves through the catch-all wildcard,
+ * with its provider's key from the environment, as LiteLLM's completion() does.
+ */
+function engineConfig(s: SdkSettings): RawConfig {
+  const litellm: Record<string, unknown> = {}
+  if (s.callbacks?.length) litellm.callbacks = s.callbacks
+  if (s.successCallback?.length) litellm.success_callback = s.successCallback
+  if (s.failureCallback?.length) litellm.failure_callback = s.failureCallback
+  if (s.turnOffMessageLogging !== undefined) litellm.turn_off_message_logging = s.turnOffMessageLogging
+  const logging = Object.keys(litellm).some((k) => k.endsWith('callback') || k === 'callbacks')
+  const hooks = s.onSuccess !== undefined || s.onFailure !== undefined
+  return {
+    model_list: [{ model_name: '*', litellm_params: { model: '*' } }],
+    litellm_settings: litellm,
+    ...(s.environment ? { environment_variables: s.environment } : {}),
+    pipeline: [...(hooks ? ['sdk-callbacks'] : []), ...(logging ? ['logging'] : [])],
+    upstream: ['fallback', 'retry'],
+    server: { log_level: s.logLevel ?? 'warn' },
+  }
+}
 
+/** Settings of the SDK's functions (completion(), embedding(), ...), as LiteLLM's module-level ones. */
+export interface SdkSettings extends Callbacks {
+  /** The proxy's logging sinks by LiteLLM's callback names (langfuse, helicone, mlflow, otel), for every call. */
+  callbacks?: string[]
+  successCallback?: string[]
+  failureCallback?: string[]
+  /** Sink credentials (LANGFUSE_PUBLIC_KEY, ...); default: process.env. */
+  environment?: Record<string, string>
+  turnOffMessageLogging?: boolean
+  /** 'warn' by default. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+}
+
+let settings: SdkSettings = {}
 let engine: Promise<Gateway> | null = null
 
-/** One shared engine per process: providers, the keep-alive dispatcher and the retry interceptor. */
+/** One shared engine per process, built on first use (importing the package starts nothing). */
 function getEngine(): Promise<Gateway> {
-  engine ??= createGateway({ config: { pipeline: [], upstream: ['retry'], server: { log_level: 'warn' } } }).catch((err) => {
+  engine ??= (async () => {
+    const hooks = settings.onSuccess || settings.onFailure ? [callbacksPlugin(settings, () => undefined)] : []
+    const gw = await createGateway({ config: engineConfig(settings), plugins: hooks })
+    await gw.start()
+    return gw
+  })().catch((err) => {
     engine = null
     throw err
   })
   return engine
 }
 
+/**
+ * Logging sinks and callbacks for the SDK's functions, as LiteLLM's `litellm.callbacks = [...]` and
+ * `litellm.success_callback = [fn]`: `configureSdk({ callbacks: ['langfuse'], onSuccess: (e) => ... })`. Replaces
+ * the previous settings; calls in flight finish on the engine they started on (it is stopped once they are over,
+ * its sinks flushed). Resolves once the old engine has stopped.
+ */
+export async function configureSdk(next: SdkSettings): Promise<void> {
+  const old = engine
+  settings = { ...next }
+  engine = null
+  // Checked now: a wrong sink name or option fails here, not on the next call.
+  buildConfig(engineConfig(settings))
+  if (old) await (await old.catch(() => null))?.stop()
+}
+
+/** LiteLLM's names for camelCase ones; the caller's object is never changed. */
+export function snakeCase(params: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null
+  for (const k in params) {
+    const snake = CAMEL_OPTIONS[k]
+    if (snake === undefined) continue
+    out ??= { ...params }
+    if (out[snake] === undefined) out[snake] = params[k]
+    delete out[k]
+  }
+  return out ?? params
+}
+
 function split(params: Record<string, unknown>): { call: CallOptions; request: Record<string, unknown> } {
   const call: Record<string, unknown> = {}
   const request: Record<string, unknown> = {}
-  for (const k in params) {
-    if (CALL_KEYS.has(k)) call[k] = params[k]
-    else request[k] = params[k]
+  const all = snakeCase(params)
+  for (const k in all) {
+    if (CALL_KEYS.has(k)) call[k] = all[k]
+    else request[k] = all[k]
   }
   return { call: call as CallOptions, request }
 }
@@ -106,7 +204,7 @@ function prepare(op: Operation, params: unknown, gw: Gateway): { call: CallOptio
 }
 
 /** What undici would otherwise reject deep inside the call, as a 502 that blames the upstream. */
-function checkCallOptions(call: CallOptions): void {
+export function checkCallOptions(call: { signal?: unknown; api_base?: unknown }): void {
   if (call.signal !== undefined && !(call.signal instanceof AbortSignal)) {
     throw gatewayError('GW_ERR_VALIDATION', "Invalid 'signal': expected an AbortSignal.", { param: 'signal' })
   }
@@ -122,7 +220,7 @@ function targetFor(model: string, call: CallOptions, gw: Gateway): Target {
       model,
       api_key: call.api_key, api_base: call.api_base, api_version: call.api_version, organization: call.organization,
       custom_llm_provider: call.custom_llm_provider, timeout: call.timeout, stream_timeout: call.stream_timeout,
-      max_retries: call.num_retries, mock_response: call.mock_response, drop_params: call.drop_params,
+      mock_response: call.mock_response, drop_params: call.drop_params,
       extra_headers: call.extra_headers, input_cost_per_token: call.input_cost_per_token,
       output_cost_per_token: call.output_cost_per_token,
     },
@@ -145,93 +243,46 @@ export function asInputError(err: unknown, op: Operation): GatewayError {
   return gatewayError('GW_ERR_VALIDATION', `Invalid arguments to ${FUNCTION_NAMES[op]}(): ${why}`, { cause: err })
 }
 
+/** An in-process call's result as the SDK's functions read it. */
+export type RunResult =
+  | { kind: 'json'; body: unknown }
+  | { kind: 'stream'; chunks: AsyncIterable<object> }
+  | { kind: 'binary'; contentType: string; chunks: AsyncIterable<Uint8Array> }
+
 /**
- * A throw from inside the call that is not already one of ours (a provider's bug, a plugin's) becomes a 500
- * InternalServerError that keeps the original as `cause`, so callers catch one family and can still see why.
+ * One call through an engine's in-process entry (core/invoke.ts), read back for the SDK's functions: a JSON reply
+ * carries `_hidden_params`; a binary reply's hidden params are returned beside it (its cost is known up front).
+ * Streams keep their usage chunk (the last one) unless `stream_options.include_usage` is false.
  */
-function asCallError(err: unknown, target: Target): GatewayError {
-  if (err instanceof GatewayError) return err
-  const why = err instanceof Error ? err.message : String(err)
-  return gatewayError('GW_ERR_INTERNAL', `Unexpected error calling ${target.provider}/${target.model}: ${why}`, { cause: err, provider: target.provider })
+export async function invokeOn(gw: Gateway, op: Operation, request: Record<string, unknown>, opts: InvokeOptions): Promise<{ result: RunResult; hidden: HiddenParams | null }> {
+  // Streams end with their usage chunk unless the caller says `stream_options: { include_usage: false }`.
+  const usageOff = (request.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === false
+  const out = await gw.invoke(op, request, { includeUsage: generatesText(op) && !usageOff, ...opts })
+  const state = out.state
+  const hidden = (): HiddenParams => {
+    const served = state.target ?? state.targets[0]
+    return {
+      response_cost: state.costUsd, model_id: served?.id ?? '', custom_llm_provider: served?.provider ?? '',
+      api_base: served?.apiBase ?? null, additional_headers: out.headers,
+    }
+  }
+  if (out.kind === 'json') {
+    if (out.body && typeof out.body === 'object') hideParams(out.body, hidden())
+    return { result: { kind: 'json', body: out.body }, hidden: null }
+  }
+  if (out.kind === 'binary') return { result: { kind: 'binary', contentType: out.contentType, chunks: out.chunks }, hidden: hidden() }
+  return { result: { kind: 'stream', chunks: out.chunks }, hidden: null }
 }
+
+/** One in-process call, read back: the shared engine's (run below) or a Router's. */
+export type Runner = (op: Operation, params: unknown) => Promise<{ result: RunResult; request: Record<string, unknown>; hidden: HiddenParams | null }>
 
 /** One call through the shared engine (exported for sdk-media.ts, not from the package). */
-export async function run(op: Operation, params: unknown) {
+export async function run(op: Operation, params: unknown): Promise<{ result: RunResult; request: Record<string, unknown>; hidden: HiddenParams | null }> {
   const gw = await getEngine()
   const { call, request, target } = prepare(op, params, gw)
-  const signal = call.signal ?? new AbortController().signal
-  const pricing = gw.container.cradle.pricing
-  // One lifetime per call, as the proxy has per request, so interceptors can resolve `state` and `log` alike.
-  const { state, end } = beginRequest(gw.container, gw.container.cradle.logger, signal)
-  state.kind = op
-  state.model = target.modelName
-  state.body = request
-  state.stream = generatesText(op) && request.stream === true
-  state.targets = [target]
-  const price = (reply: unknown) => {
-    const c = pricing.callCost(state.target ?? target, op, request, reply, state.usage)
-    state.costUsd = c.usd
-    if (c.source) state.costSource = c.source
-  }
-  const finish = (error: GatewayError | null, reply: unknown = null) => {
-    state.error = error
-    price(reply)
-    end({ status: error ? error.status : 200, aborted: signal.aborted })
-  }
-  let result
-  try {
-    result = await gw.attempt({ op, target, request, stream: state.stream, state, number: 0 })
-  } catch (err) {
-    const error = asCallError(err, target)
-    finish(error)
-    throw error
-  }
-  const hidden = (): HiddenParams => ({ response_cost: state.costUsd, model_id: (state.target ?? target).id, custom_llm_provider: (state.target ?? target).provider })
-  if (result.kind === 'json') {
-    state.usage = result.usage
-    finish(null, result.body)
-    hideParams(result.body, hidden())
-    return { result, request, hidden: hidden() }
-  }
-  if (result.kind === 'binary') {
-    // Priced before the bytes are read (characters, the upload's seconds), so the caller has the cost at once.
-    price(null)
-    return { result: { ...result, chunks: settleAtEnd(result.chunks, target, finish) }, request, hidden: hidden() }
-  }
-  // The SDK never allows the pass-through (state.passthrough stays false): its callers get chunk objects.
-  if (result.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', 'a pass-through stream reached the SDK')
-  const chunks = result.chunks
-  const stream = {
-    kind: 'stream' as const,
-    chunks: (async function* () {
-      let error: GatewayError | null = null
-      try {
-        for await (const c of chunks as AsyncIterable<{ usage?: Usage | null }>) {
-          if (c.usage) state.usage = c.usage
-          yield c
-        }
-      } catch (err) {
-        error = asCallError(err, target)
-        throw error
-      } finally {
-        finish(error)
-      }
-    })(),
-  }
-  return { result: stream, request, hidden: null }
-}
-
-/** A binary reply's chunks, ending the call's lifetime (spend, budgets) when they end, however they end. */
-async function* settleAtEnd(chunks: AsyncIterable<Uint8Array>, target: Target, finish: (e: GatewayError | null) => void): AsyncGenerator<Uint8Array> {
-  let error: GatewayError | null = null
-  try {
-    yield* chunks
-  } catch (err) {
-    error = asCallError(err, target)
-    throw error
-  } finally {
-    finish(error)
-  }
+  const { result, hidden } = await invokeOn(gw, op, request, { signal: call.signal, targets: [target] })
+  return { result, request, hidden }
 }
 
 /** What LiteLLM's SDK reports beside a result (`response._hidden_params`), non-enumerable: never serialised. */
@@ -240,29 +291,22 @@ export interface HiddenParams {
   response_cost: number
   model_id: string
   custom_llm_provider: string
+  /** The deployment's API base, null for the provider's default. */
+  api_base?: string | null
+  /** Response headers of the call (LiteLLM's `additional_headers`): rate-limit remaining, key spend, call headers. */
+  additional_headers?: Record<string, string>
 }
 
 export function hideParams(body: object, params: HiddenParams): void {
   Object.defineProperty(body, '_hidden_params', { value: params, enumerable: false, configurable: true })
 }
 
-async function* withoutUsage<T extends { usage?: Usage | null; choices?: unknown[] }>(src: AsyncIterable<T>, keepUsage: boolean): AsyncGenerator<T> {
-  for await (const c of src) {
-    const out = chunkForClient(c, keepUsage)
-    if (out !== null) yield out
-  }
-}
-
-function wantsUsage(request: Record<string, unknown>): boolean {
-  return (request.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true
-}
-
 export function completion(params: CompletionParams & { stream: true }): Promise<AsyncIterable<ChatChunk>>
 export function completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>
 export function completion(params: CompletionParams): Promise<ChatCompletion | AsyncIterable<ChatChunk>>
 export async function completion(params: CompletionParams): Promise<ChatCompletion | AsyncIterable<ChatChunk>> {
-  const { result, request } = await run('chat', params)
-  if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<ChatChunk>, wantsUsage(request))
+  const { result } = await run('chat', params)
+  if (result.kind === 'stream') return result.chunks as AsyncIterable<ChatChunk>
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'completion() got a binary reply')
   return result.body as ChatCompletion
 }
@@ -270,7 +314,7 @@ export async function completion(params: CompletionParams): Promise<ChatCompleti
 /** Legacy text completion (`/v1/completions`). */
 export async function textCompletion(params: Record<string, unknown> & { model: string; prompt: unknown } & CallOptions): Promise<TextCompletion | AsyncIterable<TextCompletion>> {
   const { result } = await run('completions', params)
-  if (result.kind === 'stream') return withoutUsage(result.chunks as AsyncIterable<TextCompletion>, false)
+  if (result.kind === 'stream') return result.chunks as AsyncIterable<TextCompletion>
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'textCompletion() got a binary reply')
   return result.body as TextCompletion
 }
@@ -280,12 +324,9 @@ export function embedding(params: EmbeddingParams & { encoding_format: 'base64' 
 export function embedding(params: EmbeddingParams & { encoding_format?: 'float' }): Promise<EmbeddingResponse<number[]>>
 export function embedding(params: EmbeddingParams): Promise<EmbeddingResponse>
 export async function embedding(params: EmbeddingParams): Promise<EmbeddingResponse> {
-  const { result, request } = await run('embeddings', params)
+  const { result } = await run('embeddings', params)
   if (result.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', 'embedding() got a stream')
-  const body = result.body as EmbeddingResponse
-  if (request.encoding_format !== 'base64') return body
-  const encoded = embeddingsAsBase64(body)
-  if (encoded !== body) hideParams(encoded, (body as { _hidden_params?: HiddenParams })._hidden_params!)
-  return encoded
+  // Base64 when asked for: the in-process entry encodes it as the proxy does.
+  return result.body as EmbeddingResponse
 }
 

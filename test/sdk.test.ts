@@ -118,12 +118,13 @@ t.test('stream: true returns an AsyncIterable of chunks whose contents join into
   t.ok(chunks.length > 3, 'several chunks')
   t.ok(chunks.every((c) => c.object === 'chat.completion.chunk'))
   t.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'one two three four')
-  t.ok(chunks.every((c) => c.usage === undefined || c.usage === null), 'no usage unless asked for')
+  t.ok(chunks.at(-1)!.usage && chunks.at(-1)!.usage!.completion_tokens > 0, 'the last chunk carries usage')
+  t.ok(chunks.slice(0, -1).every((c) => c.usage === undefined || c.usage === null), 'and only the last')
 
-  const withUsage = await completion({ model: 'mock/x', messages, stream: true, stream_options: { include_usage: true }, mock_response: 'a b' })
+  const without = await completion({ model: 'mock/x', messages, stream: true, stream_options: { include_usage: false }, mock_response: 'a b' })
   const all: ChatChunk[] = []
-  for await (const c of withUsage) all.push(c)
-  t.ok(all.at(-1)!.usage && all.at(-1)!.usage!.completion_tokens > 0, 'the last chunk carries usage when asked')
+  for await (const c of without) all.push(c)
+  t.ok(all.length > 1 && all.every((c) => c.usage === undefined || c.usage === null), 'no usage when include_usage is false')
 })
 
 t.test('a fake OpenAI upstream via api_base + api_key', async (t) => {

@@ -232,6 +232,9 @@ function sse(type: string, data: object): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
+/** One Anthropic stream event as an object: what the writer sends as `event: <type>` + `data: <this, as JSON>`. */
+export type AnthropicEvent = { type: string } & Obj
+
 /**
  * One per streamed request: ChatChunks in, Anthropic SSE text out. message_start goes out with the first chunk
  * (input_tokens 0 unless that chunk carries usage: OpenAI reports usage only at the end); content pieces open, extend and close content blocks in
@@ -239,6 +242,9 @@ function sse(type: string, data: object): string {
  * message_delta (stop reason and the final usage, input counts included: the SDKs take input_tokens and the cache
  * counts from message_delta when present) and message_stop. The finish_reason chunk sends nothing, because the
  * usage chunk comes after it.
+ *
+ * chunkEvents() / endEvents() give the same events as objects (the in-process SDK's anthropicMessages()): one code
+ * path builds each event, and only the SSE methods stringify it, so the proxy's bytes and the SDK's objects agree.
  */
 export class AnthropicStreamWriter {
   private readonly model: string
@@ -252,10 +258,22 @@ export class AnthropicStreamWriter {
   private tools = 0
   private finish: string | null = null
   private usage: Usage | null = null
+  /** Where events go while an *Events() method runs; null: they are returned as SSE text. */
+  private sink: AnthropicEvent[] | null = null
 
   constructor(model: string, id: string) {
     this.model = model
     this.id = id
+  }
+
+  /** chunk(), as event objects. */
+  chunkEvents(c: ChatChunk): AnthropicEvent[] {
+    return this.collect(() => this.chunk(c))
+  }
+
+  /** end(), as event objects. */
+  endEvents(usage: Usage | null): AnthropicEvent[] {
+    return this.collect(() => this.end(usage))
   }
 
   chunk(c: ChatChunk): string {
@@ -284,7 +302,7 @@ export class AnthropicStreamWriter {
     let out = this.started ? '' : this.start()
     out += this.close()
     const u = usageToAnthropic(usage ?? this.usage)
-    out += sse('message_delta', {
+    out += this.emit('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: stopReason(this.finish, this.tools > 0), stop_sequence: null },
       usage: {
@@ -295,18 +313,36 @@ export class AnthropicStreamWriter {
         server_tool_use: null,
       },
     })
-    return out + sse('message_stop', { type: 'message_stop' })
+    return out + this.emit('message_stop', { type: 'message_stop' })
   }
 
   /** A mid-stream failure: `event: error` with Anthropic's error body. */
   error(e: { status: number; message: string }, requestId?: string): string {
     this.ended = true
-    return sse('error', anthropicErrorBody(e, requestId))
+    return this.emit('error', anthropicErrorBody(e, requestId))
+  }
+
+  private collect(write: () => string): AnthropicEvent[] {
+    const events: AnthropicEvent[] = []
+    this.sink = events
+    try {
+      write()
+    } finally {
+      this.sink = null
+    }
+    return events
+  }
+
+  /** An event as SSE text, or (inside collect) kept as the object and '' returned. `data.type` is `type`. */
+  private emit(type: string, data: object): string {
+    if (this.sink === null) return sse(type, data)
+    this.sink.push(data as AnthropicEvent)
+    return ''
   }
 
   private start(): string {
     this.started = true
-    return sse('message_start', {
+    return this.emit('message_start', {
       type: 'message_start',
       message: {
         id: this.id, type: 'message', role: 'assistant', model: this.model, content: [],
@@ -318,18 +354,18 @@ export class AnthropicStreamWriter {
   private close(): string {
     if (this.kind === NONE) return ''
     this.kind = NONE
-    return sse('content_block_stop', { type: 'content_block_stop', index: this.index })
+    return this.emit('content_block_stop', { type: 'content_block_stop', index: this.index })
   }
 
   private open(kind: number, block: object): string {
     const out = this.close()
     this.kind = kind
     this.index++
-    return out + sse('content_block_start', { type: 'content_block_start', index: this.index, content_block: block })
+    return out + this.emit('content_block_start', { type: 'content_block_start', index: this.index, content_block: block })
   }
 
   private delta(delta: object): string {
-    return sse('content_block_delta', { type: 'content_block_delta', index: this.index, delta })
+    return this.emit('content_block_delta', { type: 'content_block_delta', index: this.index, delta })
   }
 
   private text(text: string): string {
@@ -352,7 +388,7 @@ export class AnthropicStreamWriter {
       if (!b || typeof b !== 'object') continue
       if (b.type === 'redacted_thinking') {
         out += this.open(NONE, { type: 'redacted_thinking', data: typeof b.data === 'string' ? b.data : '' })
-        out += sse('content_block_stop', { type: 'content_block_stop', index: this.index })
+        out += this.emit('content_block_stop', { type: 'content_block_stop', index: this.index })
       } else if (b.type === 'thinking') {
         if (!textSent && typeof b.thinking === 'string' && b.thinking) out += this.thinking(b.thinking)
         if (typeof b.signature === 'string' && b.signature) {

@@ -226,6 +226,9 @@ export function chatToResponse(c: ChatCompletion, o: ResponseOptions): Record<st
 // ---------------------------------------------------------------------------------------------------------------
 // Streaming
 
+/** One Responses stream event as an object: `type`, the event's fields, `sequence_number` from 0. */
+export type ResponseEvent = { type: string; sequence_number: number } & Obj
+
 /** One output item being streamed. `text` is the message text, the reasoning text or the call's arguments. */
 interface StreamItem {
   /** 'mcp': an mcp_list_tools or mcp_call item, whole when opened. */
@@ -259,6 +262,10 @@ function failureCode(e: { status: number; code?: string }): string {
  * each event carrying its `type` and a `sequence_number` counting from 0. Output items are opened as their first
  * delta arrives (output_index in that order) and all closed by end(), then response.completed / .incomplete
  * carries the whole Response. Only the first choice is read: a Response has no `n`.
+ *
+ * startEvents() / chunkEvents() / endEvents() give the same events as objects (the in-process SDK's responses()):
+ * one code path builds each event and only the SSE methods stringify it, so the proxy's bytes and the SDK's objects
+ * agree, sequence numbers included.
  */
 export class ResponsesStreamWriter {
   private readonly o: ResponseOptions
@@ -271,6 +278,8 @@ export class ResponsesStreamWriter {
   private finish: string | null = null
   private usage: Usage | null = null
   private done = false
+  /** Where events go while an *Events() method runs; null: they are returned as SSE text. */
+  private sink: ResponseEvent[] | null = null
 
   constructor(o: ResponseOptions) {
     this.o = o
@@ -363,9 +372,44 @@ export class ResponsesStreamWriter {
     return this.event('response.failed', { response })
   }
 
+  /** start(), as event objects. */
+  startEvents(): ResponseEvent[] {
+    return this.collect(() => this.start())
+  }
+
+  /** chunk(), as event objects. */
+  chunkEvents(c: ChatChunk): ResponseEvent[] {
+    return this.collect(() => this.chunk(c))
+  }
+
+  /** end(), with the events as objects. */
+  endEvents(usage: Usage | null): { events: ResponseEvent[]; response: Record<string, unknown> } {
+    let response: Record<string, unknown> = {}
+    const events = this.collect(() => {
+      const r = this.end(usage)
+      response = r.response
+      return r.text
+    })
+    return { events, response }
+  }
+
+  private collect(write: () => string): ResponseEvent[] {
+    const events: ResponseEvent[] = []
+    this.sink = events
+    try {
+      write()
+    } finally {
+      this.sink = null
+    }
+    return events
+  }
+
+  /** An event as SSE text, or (inside collect) kept as the object and '' returned. */
   private event(type: string, fields: Obj): string {
     const ev = { type, ...fields, sequence_number: this.seq++ }
-    return `event: ${type}\ndata: ${JSON.stringify(ev)}\n\n`
+    if (this.sink === null) return `event: ${type}\ndata: ${JSON.stringify(ev)}\n\n`
+    this.sink.push(ev)
+    return ''
   }
 
   private open(kind: StreamItem['kind'], id: string): StreamItem {

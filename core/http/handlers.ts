@@ -234,25 +234,34 @@ export function modelTerminal(op: Operation, cradle: Cradle, attempt: AttemptHan
       caller.price(ctx, served, null)
       return
     }
-    state.usage = result.usage
-    if (state.captureReply) state.reply = result instanceof RawJson ? result : result.body
-    // A provider that counts no tokens (an Ollama without eval counts, a host that leaves usage out): the reply's
-    // output is counted as a stream's would be, and priceCall estimates the usage from it and the prompt.
-    if (result.usage === null && (op === 'chat' || op === 'completions') && !(result instanceof RawJson && !result.read)) {
-      state.outputChars += outputChars(result.body as { choices?: unknown })
-    }
-    // An unread pass-through reply is not parsed for its price (b64 images are megabytes): the request says enough.
-    caller.price(ctx, served, result instanceof RawJson && !result.read ? null : result.body)
-    // A pass-through reply nobody read goes out as the upstream's own text (checked in core/upstream/passthrough.ts).
-    if (result instanceof RawJson && !result.read) {
-      ctx.type = 'application/json'
-      ctx.body = result.raw
-      return
-    }
-    let body = result.body
-    if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
-    ctx.body = body
+    settleJsonReply(op, ctx, caller, served, result)
   }
+}
+
+/**
+ * A JSON reply's bookkeeping and body: usage, the capture for logs, the price (and its header), then `ctx.body`. The
+ * proxy's terminal above and the in-process one (core/invoke.ts) share it.
+ */
+export function settleJsonReply(op: Operation, ctx: GatewayContext, caller: ModelCaller, served: Target, result: Extract<ProviderResult, { kind: 'json' }>): void {
+  const state = ctx.state
+  state.usage = result.usage
+  if (state.captureReply) state.reply = result instanceof RawJson ? result : result.body
+  // A provider that counts no tokens (an Ollama without eval counts, a host that leaves usage out): the reply's
+  // output is counted as a stream's would be, and priceCall estimates the usage from it and the prompt.
+  if (result.usage === null && (op === 'chat' || op === 'completions') && !(result instanceof RawJson && !result.read)) {
+    state.outputChars += outputChars(result.body as { choices?: unknown })
+  }
+  // An unread pass-through reply is not parsed for its price (b64 images are megabytes): the request says enough.
+  caller.price(ctx, served, result instanceof RawJson && !result.read ? null : result.body)
+  // A pass-through reply nobody read goes out as the upstream's own text (checked in core/upstream/passthrough.ts).
+  if (result instanceof RawJson && !result.read) {
+    ctx.type = 'application/json'
+    ctx.body = result.raw
+    return
+  }
+  let body = result.body
+  if (op === 'embeddings' && state.body!.encoding_format === 'base64') body = embeddingsAsBase64(body as EmbeddingResponse)
+  ctx.body = body
 }
 
 /**

@@ -37,7 +37,7 @@ function drained(res: ServerResponse): Promise<void> {
   })
 }
 
-interface StreamChunk {
+export interface StreamChunk {
   usage?: Usage | null
   choices?: unknown[]
 }
@@ -183,14 +183,23 @@ export async function writeBinary(ctx: GatewayContext, result: BinaryResult): Pr
   }
 }
 
-/** A translated chunk's SSE text, null when the client does not get it (usage it did not ask for). */
-function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {
+/**
+ * A translated chunk as the client gets it, null when it gets nothing (usage it did not ask for, the gateway's own
+ * tool events); its usage and output are recorded on the way. The SSE writer here and the in-process entry
+ * (core/invoke.ts) both read streams through it.
+ */
+export function clientChunk<C extends StreamChunk>(state: GatewayState, chunk: C, includeUsage: boolean): C | null {
   // A tool loop's record of a call it ran (core/openai/tool-events.ts): not for a chat client.
   if ((chunk as { object?: unknown }).object === TOOL_CALL_EVENT) return null
   if (state.reply !== null) captured(state, chunk)
   if (chunk.usage) state.usage = chunk.usage
   else if (state.usage === null) state.outputChars += outputChars(chunk)
-  const out = chunkForClient(chunk, includeUsage)
+  return chunkForClient(chunk, includeUsage)
+}
+
+/** A translated chunk's SSE text, null when the client does not get it. */
+function chunkText(state: GatewayState, chunk: StreamChunk, includeUsage: boolean): string | null {
+  const out = clientChunk(state, chunk, includeUsage)
   return out === null ? null : sseData(out)
 }
 
