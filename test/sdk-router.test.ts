@@ -190,3 +190,37 @@ async function waitForValue<T>(get: () => Promise<T | null>, ms = 10_000): Promi
     await new Promise((r) => setTimeout(r, 100))
   }
 }
+
+t.test('abort: a Router stream stops its upstream read; a queued call leaves the queue and never goes upstream', async (t) => {
+  const { slowStream, delay } = await import('./helpers/upstream.js')
+  const up = await startUpstream(t, { chat: slowStream({ intervalMs: 30, chunks: 400 }) })
+  const router = new Router({
+    modelList: [{ model_name: 'capped', litellm_params: { model: 'openai/capped', api_base: up.url, api_key: 'sk', max_parallel_requests: 1 } }],
+  })
+  t.teardown(() => router.close())
+  const ac = new AbortController()
+  const stream = await router.completion({ model: 'capped', messages, stream: true, signal: ac.signal })
+  let n = 0
+  const reading = (async () => {
+    for await (const _ of stream) if (++n === 3) ac.abort()
+  })()
+  const err = await reading.then(() => null, (e: unknown) => e)
+  t.ok(err instanceof GatewayError && err.status === 499, `the iteration ends with the abort (got ${String(err)})`)
+  const rec = await up.waitClosed(0, 5000)
+  t.ok(rec, 'the upstream request was closed')
+
+  // The slot is free again: a long call takes it, a second call queues behind it and is aborted there.
+  up.on('chat', delay(800, defaultChat()))
+  const holder = router.completion({ model: 'capped', messages, priority: 1 })
+  await up.waitForRequests(2, 5000)
+  const ac2 = new AbortController()
+  const queued = router.completion({ model: 'capped', messages, priority: 1, signal: ac2.signal }).catch((e: unknown) => e)
+  await new Promise((r) => setTimeout(r, 100))
+  const started = Date.now()
+  ac2.abort()
+  const qerr = await queued
+  t.ok(qerr instanceof GatewayError && qerr.status === 499, 'the queued call rejects with the abort')
+  t.ok(Date.now() - started < 500, 'at once, not when the slot frees')
+  await holder
+  t.equal(up.requestsTo('chat').length, 2, 'the aborted call never reached the upstream')
+})
