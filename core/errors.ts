@@ -19,6 +19,8 @@ export interface GatewayErrorOptions {
   retryAfter?: number
   /** Provider name and upstream status, when the error came from upstream. */
   provider?: string
+  /** The upstream model the failed call was for (the deployment's `model`, provider prefix left out). */
+  model?: string
   upstreamStatus?: number
   cause?: unknown
   /** Extra response headers (e.g. rate-limit headers). */
@@ -33,7 +35,9 @@ export class GatewayError extends Error {
   readonly param: string | null
   readonly openaiCode: string | null
   readonly retryAfter: number | undefined
-  readonly provider: string | undefined
+  /** The provider and upstream model of the deployment whose call failed (set by the attempt chain when unset). */
+  provider: string | undefined
+  model: string | undefined
   readonly upstreamStatus: number | undefined
   readonly headers: Record<string, string> | undefined
 
@@ -46,6 +50,7 @@ export class GatewayError extends Error {
     this.openaiCode = opts.openaiCode ?? null
     this.retryAfter = opts.retryAfter
     this.provider = opts.provider
+    this.model = opts.model
     this.upstreamStatus = opts.upstreamStatus
     this.headers = opts.headers
   }

@@ -195,7 +195,7 @@ export function createInvoker(d: InvokerDeps): Invoke {
       return { kind: 'json', body: ctx.body, headers, state }
     }
     if (result.kind === 'binary') {
-      return { kind: 'binary', contentType: result.contentType, chunks: settleAtEnd(result.chunks, ac, end), headers, state }
+      return { kind: 'binary', contentType: result.contentType, chunks: settleAtEnd(result.chunks, asIs, ac, end), headers, state }
     }
     if (result.kind !== 'stream') {
       const e = gatewayError('GW_ERR_INTERNAL', `an in-process call got a ${result.kind} reply`)
@@ -204,7 +204,9 @@ export function createInvoker(d: InvokerDeps): Invoke {
     }
     if (state.captureReply) state.reply = new StreamCapture()
     const includeUsage = opts.includeUsage ?? (body.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true
-    const chunks = readStream(result.chunks as AsyncIterable<object>, state, includeUsage, ac, (error) => {
+    // Chunks as the client gets them (core/http/respond.ts clientChunk: usage recorded, the gateway's tool events withheld).
+    const toClient = (c: object) => clientChunk(state, c, includeUsage)
+    const chunks = settleAtEnd(result.chunks as AsyncIterable<object>, toClient, ac, (error) => {
       entry.caller.price(gctx, served, null)
       end(error)
     })
@@ -238,18 +240,18 @@ function abortedAs(e: GatewayError, signal: AbortSignal): GatewayError {
 }
 
 /**
- * A stream's chunks as the client gets them (core/http/respond.ts clientChunk: usage recorded, the gateway's own tool
- * events withheld), ending the call when the consumer is done with it, however that happens.
+ * A reply's items as the caller gets them (`map`: null drops one), ending the call when the consumer is done with
+ * them, however that happens: read to the end, stopped early (`break`: the upstream read stops too, and the call is
+ * logged as cut off), or failed.
  */
-async function* readStream(
-  chunks: AsyncIterable<object>, state: GatewayState, includeUsage: boolean, ac: AbortController,
-  finish: (error: GatewayError | null) => void,
-): AsyncGenerator<object> {
+async function* settleAtEnd<T, U>(
+  items: AsyncIterable<T>, map: (item: T) => U | null, ac: AbortController, finish: (error: GatewayError | null) => void,
+): AsyncGenerator<U> {
   let error: GatewayError | null = null
   let complete = false
   try {
-    for await (const c of chunks) {
-      const out = clientChunk(state, c, includeUsage)
+    for await (const item of items) {
+      const out = map(item)
       if (out !== null) yield out
     }
     complete = true
@@ -257,24 +259,9 @@ async function* readStream(
     error = abortedAs(asGatewayError(err), ac.signal)
     throw error
   } finally {
-    // The consumer stopped early: the upstream read stops too (and the call is logged as cut off).
     if (!complete && !error) ac.abort()
     finish(error)
   }
 }
 
-/** A binary reply's chunks, ending the call when they end, however they end. */
-async function* settleAtEnd(chunks: AsyncIterable<Uint8Array>, ac: AbortController, finish: (error: GatewayError | null) => void): AsyncGenerator<Uint8Array> {
-  let error: GatewayError | null = null
-  let complete = false
-  try {
-    yield* chunks
-    complete = true
-  } catch (err) {
-    error = abortedAs(asGatewayError(err), ac.signal)
-    throw error
-  } finally {
-    if (!complete && !error) ac.abort()
-    finish(error)
-  }
-}
+const asIs = <T>(item: T): T => item

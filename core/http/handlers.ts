@@ -4,7 +4,7 @@
  * no router), runs the attempt chain, and writes JSON, SSE, or bytes (speech audio, a transcription as text).
  */
 import type { Cradle } from '../container.js'
-import { gatewayError } from '../errors.js'
+import { gatewayError, GatewayError } from '../errors.js'
 import type { EmbeddingResponse, Operation } from '../openai/types.js'
 import type { AttemptHandler } from '../pipeline.js'
 import type { GatewayMiddleware } from '../plugin.js'
@@ -349,6 +349,11 @@ export function recordAttempts(dispatch: AttemptHandler, logger?: Logger): Attem
       return out
     } catch (err) {
       const e = err as { status?: number; code?: string; message?: string; upstreamStatus?: number }
+      // Which deployment failed, for the SDK's callers and the logs: the same error object either way.
+      if (err instanceof GatewayError && err.model === undefined) {
+        err.model = a.target.model
+        err.provider ??= a.target.provider
+      }
       rec.status = e.status ?? 500
       rec.errorCode = e.code
       rec.durationMs = Date.now() - startedAt

@@ -250,3 +250,37 @@ t.test('a Router checks its options at construction and starts nothing until the
   const closed = await router.completion({ model: 'x', messages: messages() }).catch((e: unknown) => e)
   t.ok(closed instanceof GatewayError && closed.status === 503, 'a closed Router refuses calls')
 })
+
+t.test('the same upstream failure is the same error through the proxy, completion() and the Router', async (t) => {
+  const { completion } = await import('../../core/index.js')
+  const failures = [
+    { name: '429 with retry-after', reply: errorReply(429, { message: 'Rate limit reached for gpt-4o-mini', code: 'rate_limit_exceeded' }, { 'retry-after': '7' }) },
+    { name: '401', reply: errorReply(401, { message: 'Incorrect API key provided: sk-up.', code: 'invalid_api_key' }) },
+    { name: 'context window', reply: errorReply(400, { message: "This model's maximum context length is 8192 tokens.", code: 'context_length_exceeded', param: 'messages' }) },
+    { name: '500', reply: errorReply(500, { message: 'The server had an error while processing your request.' }) },
+    { name: 'bad param', reply: errorReply(400, { message: "Invalid value for 'temperature'.", param: 'temperature', code: 'invalid_value' }) },
+  ]
+  const up = await startUpstream(t)
+  const model_list = [{ model_name: 'g', litellm_params: { model: 'openai/gpt-4o-mini', api_base: up.url, api_key: 'sk-up' } }]
+  const gw = await startGateway(t, { model_list, router_settings: { num_retries: 0, disable_cooldowns: true } })
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-none', maxRetries: 0 })
+  const router = new Router({ model_list, numRetries: 0, disableCooldowns: true })
+  t.teardown(() => router.close())
+  for (const f of failures) {
+    up.on('chat', f.reply)
+    const viaProxy = await client.chat.completions.create({ model: 'g', messages: messages() }).catch((e: InstanceType<typeof OpenAI.APIError>) => e)
+    const viaSdk = await completion({ model: 'openai/gpt-4o-mini', messages: messages(), api_base: up.url, api_key: 'sk-up', num_retries: 0 }).catch((e: unknown) => e)
+    const viaRouter = await router.completion({ model: 'g', messages: messages() }).catch((e: unknown) => e)
+    t.ok(viaProxy instanceof OpenAI.APIError, `${f.name}: the proxy's client got an APIError`)
+    const p = viaProxy as InstanceType<typeof OpenAI.APIError>
+    const proxySide = { status: p.status, message: p.message.replace(/^\d+ /, ''), type: p.type, code: p.code, param: p.param ?? null, retryAfter: p.headers?.get('retry-after') ?? null }
+    for (const [entry, e] of [['completion()', viaSdk], ['Router', viaRouter]] as const) {
+      t.ok(e instanceof GatewayError, `${f.name}: ${entry} threw a GatewayError`)
+      const g = e as GatewayError
+      t.same({ status: g.status, message: g.message, type: g.type, code: g.openaiCode, param: g.param, retryAfter: g.retryAfter === undefined ? null : String(Math.ceil(g.retryAfter)) },
+        proxySide, `${f.name}: ${entry}'s error is the proxy's`)
+      t.equal(g.provider, 'openai', `${f.name}: ${entry}: provider`)
+      t.equal(g.model, 'gpt-4o-mini', `${f.name}: ${entry}: model`)
+    }
+  }
+})
