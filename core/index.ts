@@ -32,8 +32,4 @@ export type { ProviderAdapter, Target, ParamMap, ParamRule, StreamTranslator, Ss
 export { SseParser, sseData } from './sse.js'
 export { createOpenAIAdapter, createOpenAICompatible, applyParamMap } from '../providers/index.js'
 export { bundledPlugins } from '../plugins/index.js'
-
-/** Identity helper for provider adapters, for type inference. */
-export function defineProvider<P extends import('../providers/types.js').ProviderAdapter>(p: P): P {
-  return p
-}
+export { defineProvider } from './entry/gateway.js'

@@ -24,8 +24,26 @@ function mapError(err: unknown): unknown {
   return err
 }
 
+/**
+ * better-sqlite3 loads its native addon on the first `new Database`, not on import, so a package installed with
+ * `npm install --ignore-scripts` imports fine and fails here. Say what is missing and how to fix it, instead of
+ * bindings' list of thirteen paths it tried.
+ */
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+  try {
+    return new Database(path, { timeout: busyTimeoutMs })
+  } catch (err) {
+    const msg = (err as Error)?.message ?? ''
+    if (!/Could not locate the bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(msg)) throw err
+    throw new StoreUnavailableError(
+      'store-sqlite needs better-sqlite3\'s native module, which is not built for this Node ' +
+      `(${process.version}; installed with --ignore-scripts?): run \`npm rebuild better-sqlite3\`, or configure ` +
+      `another store. ${msg.split('\n')[0]}`, { cause: err })
+  }
+}
+
 export function openSqliteDriver(path: string, busyTimeoutMs: number): SqlDriver {
-  const db = new Database(path, { timeout: busyTimeoutMs })
+  const db = openDatabase(path, busyTimeoutMs)
   // Several processes share one file: wait for another writer's lock up to busy_timeout instead of failing at once.
   db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`)
   // WAL: readers never wait for the writer, and a commit is visible to other connections (other processes) at once.
