@@ -75,10 +75,12 @@ class InProcessResponse {
   }
 }
 
-/** What the terminal got from the attempt chain, for invoke() to hand over. */
-interface Held {
+/** A stream (or audio) the terminal handed to invoke(), and how its reading ended. */
+interface Handed {
   result: ProviderResult
-  served: Target
+  error: GatewayError | null
+  /** Called once, when the caller is done with the items (at the end, early, or on a failure). */
+  finish(error: GatewayError | null): void
 }
 
 /** The context the request chain runs on in process (see the file comment for what it offers). */
@@ -95,7 +97,10 @@ class InProcessContext {
   type = ''
   respond = true
   writable = true
-  held: Held | null = null
+  /** The stream the terminal handed over, once it has; `finish` ends the terminal's wait (priced first). */
+  handed: Handed | null = null
+  #handedOver!: () => void
+  readonly handedOver = new Promise<void>((r) => (this.#handedOver = r))
   constructor(public state: GatewayState, path: string, headers: Readonly<Record<string, string>> | undefined) {
     const h: Record<string, string> = {}
     if (headers) for (const k in headers) h[k.toLowerCase()] = headers[k]!
@@ -113,6 +118,21 @@ class InProcessContext {
     else for (const k in name) this.res.setHeader(k, name[k])
   }
   vary(): void {}
+  /** The terminal's side: give the caller the stream, and wait until it has been read (or let go of). */
+  handOver(result: ProviderResult, price: () => void): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const handed: Handed = {
+        result, error: null,
+        finish: (error) => {
+          handed.error = error
+          price()
+          resolve()
+        },
+      }
+      this.handed = handed
+      this.#handedOver()
+    })
+  }
   throw(status: number, message?: string): never {
     throw gatewayError(status >= 500 ? 'GW_ERR_INTERNAL' : 'GW_ERR_VALIDATION', message ?? `status ${status}`)
   }
@@ -132,21 +152,26 @@ export interface InvokerDeps {
 /** Build the in-process entry for a gateway: one request chain per operation, composed once. */
 export function createInvoker(d: InvokerDeps): Invoke {
   const cradle = d.container.cradle
-  const chains = new Map<Operation, { chain: GatewayMiddleware; caller: ReturnType<typeof modelCaller>; path: string }>()
+  const chains = new Map<Operation, GatewayMiddleware>()
   for (const op of Object.keys(OPERATION_PATHS) as Operation[]) {
     const caller = modelCaller(op, cradle, d.attempt, d.terminal)
     const terminal: GatewayMiddleware = async function callModel(ctx) {
       const { result, served } = await caller.call(ctx)
-      ;(ctx as unknown as InProcessContext).held = { result, served }
-      if (result.kind === 'json') settleJsonReply(op, ctx, caller, served, result)
-      else if (result.kind === 'binary') caller.price(ctx, served, null)
+      if (result.kind === 'json') {
+        settleJsonReply(op, ctx, caller, served, result)
+        return
+      }
+      if (result.kind === 'binary') caller.price(ctx, served, null)
+      // A stream (or audio) goes to the caller now; this step returns once the caller has read it, as the proxy's
+      // terminal returns once it has written it: code after a plugin's `await next()` sees the stream's outcome.
+      await (ctx as unknown as InProcessContext).handOver(result, () => caller.price(ctx, served, null))
     }
-    chains.set(op, { chain: composeRequestChain(d.middleware, terminal, d.middlewareNames), caller, path: OPERATION_PATHS[op][0]! })
+    chains.set(op, composeRequestChain(d.middleware, terminal, d.middlewareNames))
   }
 
   return async function invoke(op, body, opts = {}) {
-    const entry = chains.get(op)
-    if (!entry) throw gatewayError('GW_ERR_VALIDATION', `Unknown operation: ${String(op)}`)
+    const chain = chains.get(op)
+    if (!chain) throw gatewayError('GW_ERR_VALIDATION', `Unknown operation: ${String(op)}`)
     const ac = new AbortController()
     const outer = opts.signal
     const onAbort = () => ac.abort(outer!.reason)
@@ -156,7 +181,7 @@ export function createInvoker(d: InvokerDeps): Invoke {
     }
     const life = beginRequest(d.container, d.logger, ac.signal)
     const state = life.state
-    const ctx = new InProcessContext(state, entry.path, opts.headers)
+    const ctx = new InProcessContext(state, OPERATION_PATHS[op][0]!, opts.headers)
     const gctx = ctx as unknown as GatewayContext
     const inFlight = d.inFlight
     const active: ActiveRequest = { ctx: gctx, abort: ac }
@@ -171,46 +196,46 @@ export function createInvoker(d: InvokerDeps): Invoke {
       inFlight.active.delete(active)
       if (inFlight.active.size === 0) for (const r of inFlight.idle.splice(0)) r()
     }
+    let run: Promise<void>
     try {
       if (inFlight.draining) throw gatewayError('GW_ERR_SHUTTING_DOWN', 'This router is closing; no new calls are taken.')
       if (ac.signal.aborted) throw gatewayError('GW_ERR_CLIENT_CLOSED', 'The call was aborted before it started.')
       prepareState(state, op, body)
       if (opts.targets) state.targets = opts.targets
-      await entry.chain(gctx, async () => {})
+      run = chain(gctx, async () => {})
+      // Over (a JSON reply, an error), or a stream handed over while the chain waits for it to be read.
+      await Promise.race([run, ctx.handedOver])
     } catch (err) {
       const e = abortedAs(asGatewayError(err), ac.signal)
       end(e)
       throw e
     }
-    const held = ctx.held
     const headers = ctx.res.headers
-    if (!held) {
-      // A plugin answered without calling the model (none of the bundled ones does for a model call).
+    const handed = ctx.handed
+    if (!handed) {
+      // A JSON reply (in ctx.body), or a plugin that answered without calling the model.
       end(null)
       return { kind: 'json', body: ctx.body ?? null, headers, state }
     }
-    const { result, served } = held
-    if (result.kind === 'json') {
-      end(null)
-      return { kind: 'json', body: ctx.body, headers, state }
-    }
+    // The lifetime ends when the chain has unwound after the stream was read (or the caller let go of it).
+    run.then(() => end(handed.error), (err: unknown) => {
+      d.logger.error('a plugin failed after an in-process stream ended', { requestId: state.requestId, err })
+      end(handed.error ?? asGatewayError(err))
+    })
+    const { result } = handed
     if (result.kind === 'binary') {
-      return { kind: 'binary', contentType: result.contentType, chunks: settleAtEnd(result.chunks, asIs, ac, end), headers, state }
+      return { kind: 'binary', contentType: result.contentType, chunks: settleAtEnd(result.chunks, asIs, ac, handed.finish), headers, state }
     }
     if (result.kind !== 'stream') {
       const e = gatewayError('GW_ERR_INTERNAL', `an in-process call got a ${result.kind} reply`)
-      end(e)
+      handed.finish(e)
       throw e
     }
     if (state.captureReply) state.reply = new StreamCapture()
     const includeUsage = opts.includeUsage ?? (body.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true
     // Chunks as the client gets them (core/http/respond.ts clientChunk: usage recorded, the gateway's tool events withheld).
     const toClient = (c: object) => clientChunk(state, c, includeUsage)
-    const chunks = settleAtEnd(result.chunks as AsyncIterable<object>, toClient, ac, (error) => {
-      entry.caller.price(gctx, served, null)
-      end(error)
-    })
-    return { kind: 'stream', chunks, headers, state }
+    return { kind: 'stream', chunks: settleAtEnd(result.chunks as AsyncIterable<object>, toClient, ac, handed.finish), headers, state }
   }
 }
 

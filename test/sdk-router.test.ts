@@ -224,3 +224,35 @@ t.test('abort: a Router stream stops its upstream read; a queued call leaves the
   await holder
   t.equal(up.requestsTo('chat').length, 2, 'the aborted call never reached the upstream')
 })
+
+t.test('an in-house plugin in a Router: code after `await next()` runs once a stream was read, and sees its usage', async (t) => {
+  const { definePlugin } = await import('../core/index.js')
+  const seen: Array<{ stream: boolean; usage: number | null; at: string }> = []
+  let reading = 'not yet'
+  const probe = definePlugin({
+    name: 'probe',
+    middleware() {
+      return async function probe(ctx, next) {
+        await next()
+        seen.push({ stream: ctx.state.stream, usage: ctx.state.usage?.total_tokens ?? null, at: reading })
+      }
+    },
+  })
+  const router = new Router({
+    modelList: [{ model_name: 'm', litellm_params: { model: 'mock/x', mock_response: 'one two three' } }],
+    plugins: [probe], pipeline: ['probe', 'router'],
+  })
+  t.teardown(() => router.close())
+  const s = await router.completion({ model: 'm', messages, stream: true })
+  await new Promise((r) => setTimeout(r, 30))
+  t.equal(seen.length, 0, 'not while the stream is unread')
+  reading = 'started'
+  for await (const _ of s) reading = 'reading'
+  reading = 'read'
+  await waitFor(() => seen.length === 1)
+  t.ok(seen[0]!.at === 'reading' || seen[0]!.at === 'read', `once the stream was read to the end (${seen[0]!.at})`)
+  t.ok(seen[0]!.usage !== null && seen[0]!.usage > 0, 'with the stream\'s usage')
+  await router.completion({ model: 'm', messages })
+  t.equal(seen.length, 2)
+  t.equal(seen[1]!.stream, false)
+})
