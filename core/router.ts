@@ -289,7 +289,7 @@ export class Router {
     return this.#engine
   }
 
-  /** The model groups and their deployments (credentials left out), as /v1/models lists them. */
+  /** The model group names of the model list (LiteLLM's Router.model_names). */
   get modelNames(): string[] {
     return [...new Set(this.config.model_list.map((m) => m.model_name))]
   }

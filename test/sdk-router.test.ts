@@ -256,3 +256,20 @@ t.test('an in-house plugin in a Router: code after `await next()` runs once a st
   t.equal(seen.length, 2)
   t.equal(seen[1]!.stream, false)
 })
+
+t.test('completion() per call: numRetries, timeout and fallbacks (camelCase and snake_case)', async (t) => {
+  const up = await startUpstream(t, { chat: errorReply(503, { message: 'busy' }) })
+  const r = await completion({
+    model: 'openai/gpt-4o-mini', messages, apiBase: up.url, apiKey: 'sk-up', numRetries: 1, fallbacks: ['mock/backup'],
+  })
+  t.equal(up.requestsTo('chat').length, 2, 'the failing model was tried twice (numRetries: 1)')
+  t.match(r.choices[0]!.message.content, /mock/, 'then the fallback model answered')
+  t.equal((r as unknown as { _hidden_params: { custom_llm_provider: string } })._hidden_params.custom_llm_provider, 'mock')
+
+  const { delay } = await import('./helpers/upstream.js')
+  up.on('chat', delay(2000, defaultChat()))
+  const started = Date.now()
+  const slow = await completion({ model: 'openai/gpt-4o-mini', messages, api_base: up.url, api_key: 'sk-up', timeout: 0.3, num_retries: 0 }).catch((e: unknown) => e)
+  t.ok(slow instanceof GatewayError && slow.status === 408, 'timeout (seconds): a 408 Timeout')
+  t.ok(Date.now() - started < 1500, 'after about 0.3 s, not the upstream\'s 2 s')
+})
