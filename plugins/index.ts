@@ -17,9 +17,10 @@ import priorityQueue from './priority-queue/index.js'
 import prometheus from './prometheus/index.js'
 import logging from './logging/index.js'
 import mcp from './mcp/index.js'
+import ui from './ui/index.js'
 
-export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp }
+export { requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp, ui }
 
 export const bundledPlugins: readonly GatewayPlugin<any>[] = [
-  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp,
+  requestId, auth, router, retry, storeSqlite, storePostgres, stateRedis, keys, budget, spend, cooldown, fallback, rateLimit, priorityQueue, prometheus, logging, mcp, ui,
 ]

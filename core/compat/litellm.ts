@@ -32,7 +32,7 @@ import { gatewayError } from '../errors.js'
  * holds no money), budgets, the MCP gateway (its servers come from `mcp_servers` or /v1/mcp/server) and the router.
  */
 export function defaultPipeline(store: 'store-sqlite' | 'store-postgres', redis: boolean): string[] {
-  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router']
+  return ['request-id', store, ...(redis ? ['state-redis'] : []), 'auth', 'keys', 'ui', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router']
 }
 /** The attempt chain a config gets when it names none: fallback groups outermost, cooldowns, then retries. */
 export const DEFAULT_UPSTREAM = ['fallback', 'cooldown', 'retry'] as const
@@ -93,7 +93,8 @@ export const LITELLM_ACTED_ON = {
   top: new Set(['model_list', 'litellm_settings', 'general_settings', 'router_settings', 'environment_variables', 'include',
     'mcp_servers', 'mcp_aliases']),
   general_settings: new Set(['master_key', 'max_request_size_mb', 'strict_config', 'database_url',
-    'database_connection_pool_limit', 'store_model_in_db', 'budget_mode', 'max_parallel_requests', 'global_max_parallel_requests']),
+    'database_connection_pool_limit', 'store_model_in_db', 'budget_mode', 'max_parallel_requests', 'global_max_parallel_requests',
+    'store_prompts_in_spend_logs']),
   litellm_settings: new Set(['drop_params', 'request_timeout', 'num_retries', 'set_verbose', 'json_logs', 'max_end_user_budget',
     'priority_reservation', 'priority_reservation_settings', 'default_priority', 'callbacks', 'success_callback',
     'failure_callback', 'turn_off_message_logging', 'require_auth_for_metrics_endpoint', 'mcp_aliases', ...RELIABILITY_KEYS]),
@@ -238,6 +239,7 @@ export function mapLiteLLM(input: RawConfig, warnings: string[], ctx: MapContext
   // LiteLLM also reads STORE_MODEL_IN_DB from the environment ('True' / 'true').
   set('keys', 'store_model_in_db', general.store_model_in_db ?? (/^true$/i.test(env.STORE_MODEL_IN_DB ?? '') ? true : undefined))
   set('budget', 'mode', general.budget_mode)
+  set('spend', 'store_prompts', general.store_prompts_in_spend_logs)
   set('budget', 'max_end_user_budget', litellm.max_end_user_budget)
   set('state-redis', 'url', router.redis_url)
   set('state-redis', 'host', router.redis_host)

@@ -17,10 +17,20 @@
  * With no master key and no keys configured the gateway is open (as LiteLLM is without a master_key): every caller
  * is `anonymous`, except that a virtual key presented and found in the store is honoured (its budgets and limits
  * apply).
+ *
+ * The admin UI's session cookie (`uiSessions`, registered by the ui plugin) is accepted in place of a key, only when
+ * the request carries no key at all and only on non-model routes: it stands for the master key or for the admin key
+ * that signed in, which is checked again on every request (a blocked or deleted key, or a user no longer
+ * proxy_admin, ends the session at once). A write made with the cookie must carry the session's CSRF token. A
+ * request with a key never looks at cookies, so API clients pay nothing for this.
+ *
+ * For the ui plugin's sign-in, auth registers `keyAuth`: the principal a key stands for, by the same checks a
+ * request's key gets, and the session secret derived from the master key (the key itself is never handed out).
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { asValue, type AwilixContainer } from 'awilix'
 import { LRUCache } from 'lru-cache'
-import { definePlugin } from '../../core/plugin.js'
+import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
 import { modelAllowed, routeAllowed } from '../../core/access.js'
@@ -28,6 +38,33 @@ import type { Principal } from '../../core/state.js'
 import type { EndUserRecord, EntityKind, KeyRecord, RecordOf, Store, TeamRecord, UserRecord } from '../../core/store.js'
 import { StoreUnavailableError } from '../../core/store.js'
 import type { GatewayContext } from '../../core/http/respond.js'
+import type { Cradle } from '../../core/container.js'
+
+/** The ui plugin's session reader (plugins/ui/session.ts UiSessions), as auth uses it. */
+interface SessionReader {
+  read(cookieHeader: string | undefined): { sub: string; csrf: string } | null
+  checkCsrf(method: string, header: string | string[] | undefined, claims: { sub: string; csrf: string }): void
+}
+
+/** What auth offers the ui plugin's sign-in (registered as `keyAuth`). */
+export interface KeyAuth {
+  /** HMAC-SHA256(master_key, label): a secret every replica with this master key derives alike; null without one. */
+  deriveSecret(label: string): Buffer | null
+  /**
+   * Who a clear key is, checked as a request's key header would be (blocked/expired: thrown 401): its principal and
+   * the subject a session stores for it ('master', a virtual key's hash; null for a static key). null when unknown.
+   */
+  authenticate(ctx: GatewayContext, key: string): Promise<{ principal: Principal; subject: string | null } | null>
+  /** The principal of a session subject ('master' or a key hash), checked again now; null when it no longer is one. */
+  principalOf(ctx: GatewayContext, subject: string): Promise<Principal | null>
+}
+
+declare module '../../core/container.js' {
+  interface Cradle {
+    /** The auth plugin's key checks, for the ui plugin's sign-in (registered only with the auth plugin). */
+    keyAuth?: KeyAuth
+  }
+}
 
 interface Options {
   /** LiteLLM general_settings.master_key: full access. */
@@ -125,6 +162,195 @@ function storeDown(err: unknown): never {
   throw err
 }
 
+/** One gateway's key checks, shared by the middleware and the `keyAuth` service (made once per cradle). */
+interface AuthInstance {
+  middleware: GatewayMiddleware
+  keyAuth: KeyAuth
+}
+
+const instances = new WeakMap<object, AuthInstance>()
+/** Per cradle: finds the ui plugin's session reader when that plugin is configured (asked on first use). */
+const sessionReaders = new WeakMap<object, () => SessionReader | null>()
+
+function authFor(cradle: Cradle, options: Options): AuthInstance {
+  let inst = instances.get(cradle)
+  if (!inst) instances.set(cradle, (inst = createAuth(cradle, options)))
+  return inst
+}
+
+function createAuth(cradle: Cradle, options: Options): AuthInstance {
+  const master = options.master_key ? digest(options.master_key) : null
+  const statics = options.keys.map((k) => ({ digest: digest(k), principal: { id: digest(k).toString('hex').slice(0, 16), kind: 'key' } as Principal }))
+  const open = !master && statics.length === 0
+  const { store, clock, models } = cradle
+  const caches = store
+    ? { key: recordCache(store, 'key', options), team: recordCache(store, 'team', options), user: recordCache(store, 'user', options), end_user: recordCache(store, 'end_user', options) }
+    : null
+  if (caches) {
+    cradle.events.on('invalidate', ({ kind, id }) => {
+      if (kind === 'key' || kind === 'team' || kind === 'user' || kind === 'end_user') caches[kind].delete(id)
+      else if (kind === 'budget') for (const c of Object.values(caches)) c.clear()
+    })
+  }
+  // The clear key -> what it is (master, a static key's principal, or a virtual key's hash), so a busy key is
+  // hashed once, not per call. The clear key only ever lives in this process's memory.
+  const known = new LRUCache<string, Principal | string>({ max: options.cache_size })
+  function classify(key: string): Principal | string {
+    let c = known.get(key)
+    if (c !== undefined) return c
+    const d = digest(key)
+    if (master && timingSafeEqual(d, master)) c = MASTER
+    else c = statics.find((s) => timingSafeEqual(d, s.digest))?.principal ?? d.toString('hex')
+    known.set(key, c)
+    return c
+  }
+
+  /** A virtual key's principal, or null when the store has no such key. Throws 401/403 for refused keys. */
+  async function virtualKey(ctx: GatewayContext, token: string): Promise<Principal | null> {
+    const c = caches!
+    let key: KeyRecord | null
+    try {
+      const k = c.key.get(token)
+      key = k instanceof Promise ? await k : k
+    } catch (err) {
+      storeDown(err)
+    }
+    if (!key) return null
+    if (key.blocked === true) {
+      throw gatewayError('GW_ERR_KEY_BLOCKED', 'Authentication Error - Key is blocked. Update via `/key/unblock` if you\'re admin.')
+    }
+    if (key.expires && Date.parse(key.expires) < clock.now()) {
+      throw gatewayError('GW_ERR_KEY_EXPIRED', `Authentication Error - Expired Key. Key Expiry time ${key.expires} and current time ${new Date(clock.now()).toISOString()}`)
+    }
+    let team: TeamRecord | null = null
+    let user: UserRecord | null = null
+    try {
+      if (key.team_id) {
+        const t = c.team.get(key.team_id)
+        team = t instanceof Promise ? await t : t
+      }
+      if (key.user_id) {
+        const u = c.user.get(key.user_id)
+        user = u instanceof Promise ? await u : u
+      }
+    } catch (err) {
+      storeDown(err)
+    }
+    if (team?.blocked === true) {
+      throw gatewayError('GW_ERR_KEY_BLOCKED', `Authentication Error - Team=${team.team_id} is blocked. Update via \`/team/unblock\` if you're admin.`)
+    }
+    const path = ctx.path
+    if (!routeAllowed(key.allowed_routes, path)) {
+      throw gatewayError('GW_ERR_FORBIDDEN', `Key is not allowed to call ${path}. Allowed routes: ${JSON.stringify(key.allowed_routes)}`)
+    }
+    return {
+      id: `key:${token.slice(0, 16)}`,
+      kind: 'key',
+      token,
+      keyAlias: key.key_alias ?? undefined,
+      teamId: key.team_id ?? undefined,
+      userId: key.user_id ?? undefined,
+      models: key.models?.length ? key.models : team?.models,
+      metadata: key.metadata,
+      role: user?.user_role,
+      allowedRoutes: key.allowed_routes,
+      key,
+      team,
+      user,
+    }
+  }
+
+  /** Model allow-lists and the end user, for model calls. */
+  async function modelCall(ctx: GatewayContext, p: Principal): Promise<Principal> {
+    const state = ctx.state
+    const model = state.model
+    // An alias (model_group_alias) may be called by whoever may call its group, as well as by its own name.
+    const group = models.aliasOf(model)
+    const allowed = (list: readonly string[] | null | undefined) => modelAllowed(list, model) || (group !== undefined && modelAllowed(list, group))
+    if (p.key && !allowed(p.key.models.includes('all-team-models') ? null : p.key.models)) {
+      throw gatewayError('GW_ERR_FORBIDDEN',
+        `key not allowed to access model. This key can only access models=${JSON.stringify(p.key.models)}. Tried to access ${model}`, { param: 'model' })
+    }
+    if (p.team && !allowed(p.team.models)) {
+      throw gatewayError('GW_ERR_FORBIDDEN',
+        `team not allowed to access model. This team can only access models=${JSON.stringify(p.team.models)}. Tried to access ${model}`, { param: 'model' })
+    }
+    const endUser = state.body?.user
+    if (typeof endUser !== 'string' || endUser === '') return p
+    let rec: EndUserRecord | null = null
+    if (caches) {
+      try {
+        const e = caches.end_user.get(endUser)
+        rec = e instanceof Promise ? await e : e
+      } catch (err) {
+        storeDown(err)
+      }
+      if (rec?.blocked === true) {
+        throw gatewayError('GW_ERR_FORBIDDEN', `End user ${endUser} is blocked. Update via \`/customer/unblock\` if you're admin.`, { param: 'user' })
+      }
+    }
+    return { ...p, endUserId: endUser, endUser: rec }
+  }
+
+  /** The principal a UI session's subject stands for now: the master key, or a virtual key still of a proxy_admin. */
+  async function principalOf(ctx: GatewayContext, subject: string): Promise<Principal | null> {
+    if (subject === 'master') return master ? MASTER : null
+    if (!caches) return null
+    const p = await virtualKey(ctx, subject)
+    return p && p.role === 'proxy_admin' ? p : null
+  }
+
+  // The ui plugin's reader, looked up on the first request that carries a cookie and no key.
+  let reader: SessionReader | null | undefined
+  /** The UI session's principal for a request without a key (writes checked for the CSRF token); else null. */
+  async function fromSession(ctx: GatewayContext): Promise<Principal | null> {
+    reader ??= sessionReaders.get(cradle)?.() ?? null
+    if (!reader) return null
+    const claims = reader.read(ctx.req.headers.cookie)
+    if (!claims) return null
+    const p = await principalOf(ctx, claims.sub)
+    if (p) reader.checkCsrf(ctx.method, ctx.req.headers['x-csrf-token'], claims)
+    return p
+  }
+
+  const keyAuth: KeyAuth = {
+    deriveSecret: (label) => (options.master_key ? createHmac('sha256', options.master_key).update(label).digest() : null),
+    async authenticate(ctx, key) {
+      const c = classify(key)
+      if (typeof c !== 'string') return { principal: c, subject: c === MASTER ? 'master' : null }
+      if (!caches) return null
+      const p = await virtualKey(ctx, c)
+      return p ? { principal: p, subject: c } : null
+    },
+    principalOf,
+  }
+
+  const middleware: GatewayMiddleware = async function auth(ctx, next) {
+    const state = ctx.state
+    const key = extractKey(ctx.req.headers)
+    let principal: Principal | null = null
+    if (key !== undefined) {
+      const c = classify(key)
+      if (typeof c !== 'string') principal = c
+      else if (caches) principal = await virtualKey(ctx, c)
+    } else if (master && ctx.req.headers.cookie !== undefined && !MODEL_KINDS.has(state.kind)) {
+      // No key: the admin UI's session cookie, never on model routes (the UI makes no model calls).
+      principal = await fromSession(ctx)
+    }
+    if (!principal) {
+      if (!open) {
+        throw gatewayError('GW_ERR_AUTH', key === undefined
+          ? 'Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.'
+          : 'Authentication Error, Invalid proxy server token passed. Check the key and try again.')
+      }
+      principal = OPEN
+    }
+    state.principal = MODEL_KINDS.has(state.kind) ? await modelCall(ctx, principal) : principal
+    return next()
+  }
+  return { middleware, keyAuth }
+}
+
 export default definePlugin<Options>({
   name: 'auth',
   options: {
@@ -138,139 +364,16 @@ export default definePlugin<Options>({
       negative_ttl_ms: { type: 'integer', minimum: 1, default: 1_000 },
     },
   },
+  register(container: AwilixContainer<Cradle>, options) {
+    const cradle = container.cradle
+    sessionReaders.set(cradle, () => (container.hasRegistration('uiSessions') ? container.resolve<SessionReader>('uiSessions') : null))
+    container.register({ keyAuth: asValue<KeyAuth>({
+      deriveSecret: (label) => authFor(cradle, options).keyAuth.deriveSecret(label),
+      authenticate: (ctx, key) => authFor(cradle, options).keyAuth.authenticate(ctx, key),
+      principalOf: (ctx, subject) => authFor(cradle, options).keyAuth.principalOf(ctx, subject),
+    }) })
+  },
   middleware(cradle, options) {
-    const master = options.master_key ? digest(options.master_key) : null
-    const statics = options.keys.map((k) => ({ digest: digest(k), principal: { id: digest(k).toString('hex').slice(0, 16), kind: 'key' } as Principal }))
-    const open = !master && statics.length === 0
-    const { store, clock, models } = cradle
-    const caches = store
-      ? { key: recordCache(store, 'key', options), team: recordCache(store, 'team', options), user: recordCache(store, 'user', options), end_user: recordCache(store, 'end_user', options) }
-      : null
-    if (caches) {
-      cradle.events.on('invalidate', ({ kind, id }) => {
-        if (kind === 'key' || kind === 'team' || kind === 'user' || kind === 'end_user') caches[kind].delete(id)
-        else if (kind === 'budget') for (const c of Object.values(caches)) c.clear()
-      })
-    }
-    // The clear key -> what it is (master, a static key's principal, or a virtual key's hash), so a busy key is
-    // hashed once, not per call. The clear key only ever lives in this process's memory.
-    const known = new LRUCache<string, Principal | string>({ max: options.cache_size })
-    function classify(key: string): Principal | string {
-      let c = known.get(key)
-      if (c !== undefined) return c
-      const d = digest(key)
-      if (master && timingSafeEqual(d, master)) c = MASTER
-      else c = statics.find((s) => timingSafeEqual(d, s.digest))?.principal ?? d.toString('hex')
-      known.set(key, c)
-      return c
-    }
-
-    /** A virtual key's principal, or null when the store has no such key. Throws 401/403 for refused keys. */
-    async function virtualKey(ctx: GatewayContext, token: string): Promise<Principal | null> {
-      const c = caches!
-      let key: KeyRecord | null
-      try {
-        const k = c.key.get(token)
-        key = k instanceof Promise ? await k : k
-      } catch (err) {
-        storeDown(err)
-      }
-      if (!key) return null
-      if (key.blocked === true) {
-        throw gatewayError('GW_ERR_KEY_BLOCKED', 'Authentication Error - Key is blocked. Update via `/key/unblock` if you\'re admin.')
-      }
-      if (key.expires && Date.parse(key.expires) < clock.now()) {
-        throw gatewayError('GW_ERR_KEY_EXPIRED', `Authentication Error - Expired Key. Key Expiry time ${key.expires} and current time ${new Date(clock.now()).toISOString()}`)
-      }
-      let team: TeamRecord | null = null
-      let user: UserRecord | null = null
-      try {
-        if (key.team_id) {
-          const t = c.team.get(key.team_id)
-          team = t instanceof Promise ? await t : t
-        }
-        if (key.user_id) {
-          const u = c.user.get(key.user_id)
-          user = u instanceof Promise ? await u : u
-        }
-      } catch (err) {
-        storeDown(err)
-      }
-      if (team?.blocked === true) {
-        throw gatewayError('GW_ERR_KEY_BLOCKED', `Authentication Error - Team=${team.team_id} is blocked. Update via \`/team/unblock\` if you're admin.`)
-      }
-      const path = ctx.path
-      if (!routeAllowed(key.allowed_routes, path)) {
-        throw gatewayError('GW_ERR_FORBIDDEN', `Key is not allowed to call ${path}. Allowed routes: ${JSON.stringify(key.allowed_routes)}`)
-      }
-      return {
-        id: `key:${token.slice(0, 16)}`,
-        kind: 'key',
-        token,
-        keyAlias: key.key_alias ?? undefined,
-        teamId: key.team_id ?? undefined,
-        userId: key.user_id ?? undefined,
-        models: key.models?.length ? key.models : team?.models,
-        metadata: key.metadata,
-        role: user?.user_role,
-        allowedRoutes: key.allowed_routes,
-        key,
-        team,
-        user,
-      }
-    }
-
-    /** Model allow-lists and the end user, for model calls. */
-    async function modelCall(ctx: GatewayContext, p: Principal): Promise<Principal> {
-      const state = ctx.state
-      const model = state.model
-      // An alias (model_group_alias) may be called by whoever may call its group, as well as by its own name.
-      const group = models.aliasOf(model)
-      const allowed = (list: readonly string[] | null | undefined) => modelAllowed(list, model) || (group !== undefined && modelAllowed(list, group))
-      if (p.key && !allowed(p.key.models.includes('all-team-models') ? null : p.key.models)) {
-        throw gatewayError('GW_ERR_FORBIDDEN',
-          `key not allowed to access model. This key can only access models=${JSON.stringify(p.key.models)}. Tried to access ${model}`, { param: 'model' })
-      }
-      if (p.team && !allowed(p.team.models)) {
-        throw gatewayError('GW_ERR_FORBIDDEN',
-          `team not allowed to access model. This team can only access models=${JSON.stringify(p.team.models)}. Tried to access ${model}`, { param: 'model' })
-      }
-      const endUser = state.body?.user
-      if (typeof endUser !== 'string' || endUser === '') return p
-      let rec: EndUserRecord | null = null
-      if (caches) {
-        try {
-          const e = caches.end_user.get(endUser)
-          rec = e instanceof Promise ? await e : e
-        } catch (err) {
-          storeDown(err)
-        }
-        if (rec?.blocked === true) {
-          throw gatewayError('GW_ERR_FORBIDDEN', `End user ${endUser} is blocked. Update via \`/customer/unblock\` if you're admin.`, { param: 'user' })
-        }
-      }
-      return { ...p, endUserId: endUser, endUser: rec }
-    }
-
-    return async function auth(ctx, next) {
-      const state = ctx.state
-      const key = extractKey(ctx.req.headers)
-      let principal: Principal | null = null
-      if (key !== undefined) {
-        const c = classify(key)
-        if (typeof c !== 'string') principal = c
-        else if (caches) principal = await virtualKey(ctx, c)
-      }
-      if (!principal) {
-        if (!open) {
-          throw gatewayError('GW_ERR_AUTH', key === undefined
-            ? 'Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.'
-            : 'Authentication Error, Invalid proxy server token passed. Check the key and try again.')
-        }
-        principal = OPEN
-      }
-      state.principal = MODEL_KINDS.has(state.kind) ? await modelCall(ctx, principal) : principal
-      return next()
-    }
+    return authFor(cradle, options).middleware
   },
 })

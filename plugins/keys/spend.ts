@@ -17,7 +17,7 @@ const DAY_MS = 86_400_000
 const GROUP_BY: ReadonlySet<string> = new Set(['team', 'customer', 'api_key'])
 
 /** Every row matching `q` (newest first), page by page up to MAX_SCAN_ROWS. */
-async function scan(store: Store, q: SpendLogQuery): Promise<SpendLogRow[]> {
+export async function scan(store: Store, q: SpendLogQuery): Promise<SpendLogRow[]> {
   const out: SpendLogRow[] = []
   while (out.length < MAX_SCAN_ROWS) {
     const rows = await store.spendLogs({ ...q, offset: out.length, limit: PAGE })
@@ -27,12 +27,12 @@ async function scan(store: Store, q: SpendLogQuery): Promise<SpendLogRow[]> {
   return out
 }
 
-function dayOf(row: SpendLogRow): string {
+export function dayOf(row: SpendLogRow): string {
   return row.startTime.slice(0, 10)
 }
 
 /** Every 'YYYY-MM-DD' from start to end, inclusive. */
-function daysBetween(start: string, end: string): string[] {
+export function daysBetween(start: string, end: string): string[] {
   const out: string[] = []
   for (let t = Date.parse(`${start}T00:00:00Z`), last = Date.parse(`${end}T00:00:00Z`); t <= last; t += DAY_MS) out.push(new Date(t).toISOString().slice(0, 10))
   return out
@@ -139,7 +139,7 @@ async function teamAliases(store: Store, rows: readonly SpendLogRow[]): Promise<
   return out
 }
 
-function requireDates(start: string | undefined, end: string | undefined): [string, string] {
+export function requireDates(start: string | undefined, end: string | undefined): [string, string] {
   if (start === undefined || end === undefined) throw invalid('Please provide start_date and end_date', start === undefined ? 'start_date' : 'end_date')
   if (start > end) throw invalid(`start_date ${start} is after end_date ${end}.`, 'start_date')
   return [start, end]

@@ -16,6 +16,7 @@
  * this replica counts on its own (one warning per outage) and goes back to Redis once it answers again.
  */
 import { randomUUID } from 'node:crypto'
+import { asValue } from 'awilix'
 import { definePlugin, type GatewayMiddleware } from '../../core/plugin.js'
 import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
@@ -24,7 +25,7 @@ import type { Cradle } from '../../core/container.js'
 import type { Operation } from '../../core/openai/types.js'
 import type { Principal } from '../../core/state.js'
 import type { KeyRecord } from '../../core/store.js'
-import { createLocalWindows, windowOf, WINDOW_MS, type AdmitResult, type ScopeLimits, type Ticket, type Windows } from './windows.js'
+import { createLocalWindows, windowOf, WINDOW_MS, type AdmitResult, type ScopeLimits, type ScopeUse, type Ticket, type Windows } from './windows.js'
 import { createRedisWindows } from './windows-redis.js'
 
 interface Options {
@@ -44,6 +45,13 @@ const PARALLEL_RETRY_S = 1
 
 const limiters = new WeakMap<object, ReturnType<typeof createLimiter>>()
 
+declare module '../../core/container.js' {
+  interface Cradle {
+    /** Read-only: this process's windows (with Redis, only what it counted during an outage), for the admin UI. */
+    rateLimitStatus?: { snapshot(now: number): ScopeUse[] }
+  }
+}
+
 export default definePlugin<Options>({
   name: 'rate-limit',
   dependencies: ['auth'],
@@ -55,6 +63,9 @@ export default definePlugin<Options>({
       default_max_tokens: { type: 'integer', minimum: 0, default: 256 },
       global_max_parallel_requests: { type: 'integer', minimum: 1 },
     },
+  },
+  register(container) {
+    container.register({ rateLimitStatus: asValue({ snapshot: (now: number) => limiters.get(container.cradle)?.snapshot(now) ?? [] }) })
   },
   middleware(cradle, options) {
     return createLimiter(cradle, options).middleware
@@ -122,7 +133,7 @@ function describe(scope: string): string {
 function createLimiter(cradle: Cradle, options: Options) {
   const { clock, logger } = cradle
   const now = () => clock.now()
-  const local: Windows = createLocalWindows({ now })
+  const local = createLocalWindows({ now })
   const shared: Windows | null = cradle.redis ? createRedisWindows({ redis: cradle.redis, now, leaseMs: options.lease_ms }) : null
   const globalScope: ScopeLimits | null = options.global_max_parallel_requests === undefined ? null
     : { scope: 'global:proxy', rpm: null, tpm: null, parallel: options.global_max_parallel_requests }
@@ -248,6 +259,7 @@ function createLimiter(cradle: Cradle, options: Options) {
 
   const self = {
     middleware,
+    snapshot: (at: number) => local.snapshot(at),
     async close() {
       await local.close()
       await shared?.close()

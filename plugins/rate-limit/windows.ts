@@ -65,13 +65,31 @@ interface Counter {
   requests: number
   tokens: number
   parallel: number
+  /** The scope's limits as last admitted (for the read-only snapshot). */
+  limits: ScopeLimits | null
+}
+
+/** A scope's use in the current window, with its limits (the admin UI's live view). */
+export interface ScopeUse {
+  scope: string
+  rpm: number | null
+  tpm: number | null
+  parallel: number | null
+  requests: number
+  tokens: number
+  inFlight: number
+}
+
+export interface LocalWindows extends Windows {
+  /** The scopes counted in this process, this window or with calls in flight. */
+  snapshot(now: number): ScopeUse[]
 }
 
 /** Counters idle this long are dropped by the sweep: 2 windows. */
 const IDLE_MS = 2 * WINDOW_MS
 
 /** The in-process counters: synchronous, so one admission cannot interleave with another. */
-export function createLocalWindows(o: { now: () => number; sweepMs?: number } = { now: Date.now }): Windows {
+export function createLocalWindows(o: { now: () => number; sweepMs?: number } = { now: Date.now }): LocalWindows {
   const counters = new Map<string, Counter>()
   const sweep = setInterval(() => {
     const old = windowOf(o.now() - IDLE_MS)
@@ -83,7 +101,7 @@ export function createLocalWindows(o: { now: () => number; sweepMs?: number } = 
   function counter(scope: string, window: number): Counter {
     let c = counters.get(scope)
     if (!c) {
-      c = { window, requests: 0, tokens: 0, parallel: 0 }
+      c = { window, requests: 0, tokens: 0, parallel: 0, limits: null }
       counters.set(scope, c)
     } else if (c.window !== window) {
       c.window = window
@@ -109,6 +127,7 @@ export function createLocalWindows(o: { now: () => number; sweepMs?: number } = 
       for (let i = 0; i < scopes.length; i++) {
         const s = scopes[i]!
         const c = counters.get(s.scope)!
+        c.limits = s
         requests[i] = ++c.requests
         used[i] = c.tokens += tokens
         if (s.parallel !== null) {
@@ -130,6 +149,20 @@ export function createLocalWindows(o: { now: () => number; sweepMs?: number } = 
         if (c.window === ticket.window && window === ticket.window) c.tokens = Math.max(0, c.tokens + tokens - ticket.tokens)
         else counter(s.scope, window).tokens += tokens
       }
+    },
+
+    snapshot(now) {
+      const window = windowOf(now)
+      const out: ScopeUse[] = []
+      for (const [scope, c] of counters) {
+        const current = c.window === window
+        if (!c.limits || (!current && c.parallel <= 0)) continue
+        out.push({
+          scope, rpm: c.limits.rpm, tpm: c.limits.tpm, parallel: c.limits.parallel,
+          requests: current ? c.requests : 0, tokens: current ? c.tokens : 0, inFlight: c.parallel,
+        })
+      }
+      return out
     },
 
     async close() {

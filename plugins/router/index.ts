@@ -20,6 +20,7 @@
  * the fallback plugin can still move the call to another group. A fallback group is ranked and checked the same way
  * (`enterGroup`, registered in `cradle.groupEntries`); one the checks empty is skipped for the next.
  */
+import { asValue } from 'awilix'
 import { definePlugin } from '../../core/plugin.js'
 import { isModelOperation } from '../../core/openai/operations.js'
 import { gatewayError } from '../../core/errors.js'
@@ -28,7 +29,7 @@ import type { GatewayState } from '../../core/state.js'
 import type { Logger } from '../../core/logger.js'
 import type { Operation, Target } from '../../providers/types.js'
 import { buildView, rank, ranked, STRATEGIES, type GroupView, type RankInput, type Strategy, type ViewDeps } from './strategies.js'
-import { localRouterStats, type RouterStats, type StatsParams } from './stats.js'
+import { emptyStats, localRouterStats, type DeploymentStats, type RouterStats, type StatsParams } from './stats.js'
 import { redisRouterStats } from './stats-redis.js'
 import { noDeploymentError, runChecks, type CheckFlags } from './checks.js'
 
@@ -51,6 +52,16 @@ export interface RouterOptions {
 }
 
 /** Strategies that rank on stats; the others rank on config alone. */
+/** Per gateway (cradle): the stats the middleware keeps (null: its strategy needs none), for `routerStatsView`. */
+const statsOf = new WeakMap<object, RouterStats | null>()
+
+declare module '../../core/container.js' {
+  interface Cradle {
+    /** Read-only: deployments' in-flight calls, rpm/tpm this minute and latency; null when the router keeps no stats. */
+    routerStatsView?: { read(ids: readonly string[], now: number): DeploymentStats[] | null }
+  }
+}
+
 const STATS_STRATEGIES: ReadonlySet<Strategy> = new Set<Strategy>(['least-busy', 'usage-based-routing-v2', 'latency-based-routing'])
 
 function isModelCall(kind: GatewayState['kind']): kind is Operation {
@@ -118,7 +129,21 @@ export default definePlugin<RouterOptions>({
       enable_pre_call_checks: { type: 'boolean', default: false },
     },
   },
-  middleware({ models, pricing, clock, redis, logger, groupEntries }, o) {
+  register(container) {
+    container.register({
+      routerStatsView: asValue({
+        read(ids: readonly string[], now: number): DeploymentStats[] | null {
+          const stats = statsOf.get(container.cradle)
+          if (!stats) return null
+          const out = ids.map(() => emptyStats())
+          stats.read(ids, now, out)
+          return out
+        },
+      }),
+    })
+  },
+  middleware(cradle, o) {
+    const { models, pricing, clock, redis, logger, groupEntries } = cradle
     const strategy = o.routing_strategy
     const args = o.routing_strategy_args
     const flags: CheckFlags = { usage: o.enable_pre_call_checks || strategy === 'usage-based-routing-v2', contextWindow: o.enable_pre_call_checks }
@@ -127,6 +152,7 @@ export default definePlugin<RouterOptions>({
     // Shared through Redis when a state plugin gave the gateway a client; none at all when nothing reads them.
     const stats: RouterStats | null = !(STATS_STRATEGIES.has(strategy) || checks) ? null
       : redis ? redisRouterStats(redis, localRouterStats(params), params, logger) : localRouterStats(params)
+    statsOf.set(cradle, stats)
     const deps: ViewDeps = { priceOf: (t) => pricing.priceOf(t), contextWindowOf: (t) => pricing.limitsOf(t).contextWindow }
     // Keyed by the model table's group array, which stays the same until the group's deployments change.
     const views = new WeakMap<readonly Target[], GroupView>()

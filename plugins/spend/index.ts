@@ -11,6 +11,7 @@
  * Rows carry the key's hash, never the key.
  */
 import { join } from 'node:path'
+import { replyOf } from '../../core/openai/capture.js'
 import { definePlugin } from '../../core/plugin.js'
 import { MODEL_OPERATIONS } from '../../core/openai/operations.js'
 import type { Cradle } from '../../core/container.js'
@@ -30,6 +31,8 @@ interface Options {
   spool_path?: string
   /** Longest a graceful shutdown waits for the last rows to be written before spooling them, ms. */
   shutdown_flush_ms: number
+  /** LiteLLM general_settings.store_prompts_in_spend_logs: keep each call's messages and reply in its row's metadata. */
+  store_prompts: boolean
 }
 
 const MODEL_KINDS: ReadonlySet<string> = MODEL_OPERATIONS
@@ -46,6 +49,7 @@ export default definePlugin<Options>({
       max_buffered: { type: 'integer', minimum: 1, default: 100_000 },
       spool_path: { type: 'string', minLength: 1 },
       shutdown_flush_ms: { type: 'integer', minimum: 0, default: 10_000 },
+      store_prompts: { type: 'boolean', default: false },
     },
   },
   middleware(cradle, options) {
@@ -62,9 +66,14 @@ export default definePlugin<Options>({
       spoolPath: options.spool_path ?? join(cradle.env.SWITCHYARD_DATA_DIR || './data', `spend-spool.${process.pid}.jsonl`),
     })
     writers.set(cradle, writer)
+    const prompts = options.store_prompts
     return function spend(ctx, next) {
       const state = ctx.state
-      if (MODEL_KINDS.has(state.kind)) void state.done.then((outcome) => writer.push(spendRow(state, outcome)))
+      if (MODEL_KINDS.has(state.kind)) {
+        // LiteLLM's store_prompts_in_spend_logs: the request's messages and the reply go into the row.
+        if (prompts) state.captureReply = true
+        void state.done.then((outcome) => writer.push(spendRow(state, outcome, prompts)))
+      }
       // A direct MCP tool call (/mcp, /mcp-rest/tools/call): one row per call, as LiteLLM logs `call_mcp_tool`.
       else if (state.kind === 'other') {
         void state.done.then((outcome) => {
@@ -81,7 +90,7 @@ export default definePlugin<Options>({
 })
 
 /** The row for one call. Exported for the SDK and tests. */
-export function spendRow(state: GatewayState, outcome: Outcome): SpendLogRow {
+export function spendRow(state: GatewayState, outcome: Outcome, prompts = false): SpendLogRow {
   const p = state.principal
   const t = state.target ?? state.targets[0] ?? null
   const u = state.usage
@@ -117,7 +126,7 @@ export function spendRow(state: GatewayState, outcome: Outcome): SpendLogRow {
     endTime: new Date().toISOString(),
     status: failed ? 'failure' : 'success',
     request_tags: tags,
-    metadata: rowMetadata(state, outcome, metadata),
+    metadata: rowMetadata(state, outcome, metadata, prompts),
     error: error ? `${error.openaiCode ?? error.code}: ${error.message}` : outcome.aborted ? 'client_closed_request' : null,
   }
 }
@@ -168,14 +177,30 @@ export function toolSpendRow(state: GatewayState, call: ToolCallRecord, index: n
 /** A chat call made in another client format is logged under its own call type (LiteLLM's names). */
 const CALL_TYPES: Readonly<Record<string, string>> = { anthropic: 'anthropic_messages', responses: 'responses' }
 
-function rowMetadata(state: GatewayState, outcome: Outcome, metadata: Record<string, unknown>): Record<string, unknown> {
+function rowMetadata(state: GatewayState, outcome: Outcome, metadata: Record<string, unknown>, prompts: boolean): Record<string, unknown> {
   const queued = state.timings.queue_ms
-  if (!outcome.aborted && queued === undefined) return metadata
+  const tried = state.attempts.length > 1 || state.fallbacks > 0
+  const tools = state.toolCalls
+  if (!outcome.aborted && queued === undefined && !tried && tools.length === 0 && !prompts) return metadata
   const out: Record<string, unknown> = { ...metadata }
   if (outcome.aborted) out.client_aborted = true
   if (queued !== undefined) {
     out.queue_time_ms = queued
     if (typeof state.priority === 'number') out.priority = state.priority
+  }
+  // What the call went through, for the log's detail view: each attempt (retries, fallbacks) and each tool run.
+  if (tried) {
+    out.attempts = state.attempts.map((a) => ({ deployment: a.targetId, provider: a.provider, model: a.model, status: a.status, duration_ms: a.durationMs, error: a.errorCode ?? null }))
+    out.retries = state.attempts.length - 1 - state.fallbacks
+    out.fallbacks = state.fallbacks
+  }
+  if (tools.length) {
+    out.mcp_tool_calls = tools.map((c) => ({ name: c.name, server: c.server, duration_ms: c.durationMs, error: c.error, cost: c.costUsd }))
+  }
+  if (prompts) {
+    const body = state.body ?? {}
+    out.messages = body.messages ?? body.input ?? body.prompt ?? null
+    out.response = replyOf(state)
   }
   return out
 }

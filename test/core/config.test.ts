@@ -263,9 +263,9 @@ t.test('master_key with a pipeline that has no auth plugin warns that requests a
 t.test('default chains when none is given; an explicit empty list stays empty', async (t) => {
   const c = parseConfig('model_list: []\n', { env: env0 })
   t.same(c.pipeline.map((e) => e.name), defaultPipeline('store-sqlite', false))
-  t.same(c.pipeline.map((e) => e.name), ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'])
+  t.same(c.pipeline.map((e) => e.name), ['request-id', 'store-sqlite', 'auth', 'keys', 'ui', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'])
   const pg = parseConfig('general_settings: { database_url: "postgresql://u@127.0.0.1:1/db" }\nrouter_settings: { redis_host: 127.0.0.1 }\n', { env: env0 })
-  t.same(pg.pipeline.map((e) => e.name), ['request-id', 'store-postgres', 'state-redis', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'],
+  t.same(pg.pipeline.map((e) => e.name), ['request-id', 'store-postgres', 'state-redis', 'auth', 'keys', 'ui', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'],
     'a database_url picks PostgreSQL; redis settings add the shared state')
   t.equal(entry(pg, 'store-postgres')?.options.database_url, 'postgresql://u@127.0.0.1:1/db')
   const envPg = parseConfig('model_list: []\n', { env: { ...env0, DATABASE_URL: 'postgresql://x@127.0.0.1:2/y' } })

@@ -44,7 +44,7 @@ t.test('boot: exactly one warning names litellm_settings.success_callback', asyn
   t.match(String(naming[0]?.msg), /litellm_settings\.success_callback/)
   t.notMatch(JSON.stringify(warnings), /drop_params|master_key|FAKE_KEY/, 'supported keys and the set env var are not warned about')
   t.equal(gw.gateway.config.settings.drop_params, true, 'litellm_settings.drop_params mapped')
-  t.same(gw.gateway.config.pipeline.map((p) => p.name), ['request-id', 'store-sqlite', 'auth', 'keys', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'], 'default chain without a pipeline: key')
+  t.same(gw.gateway.config.pipeline.map((p) => p.name), ['request-id', 'store-sqlite', 'auth', 'keys', 'ui', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router'], 'default chain without a pipeline: key')
 })
 
 t.test('no key -> 401 in OpenAI error shape', async (t) => {
