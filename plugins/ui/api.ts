@@ -40,6 +40,8 @@ export interface LiveDeps {
   container: AwilixContainer<Cradle>
   /** Model calls in flight past auth (counted by the ui plugin's middleware). */
   inFlight(): number
+  /** Per deployment, this minute's calls as the ui plugin counted them (used when the router keeps no stats). */
+  usage: ReadonlyMap<string, { minute: number; requests: number; tokens: number; latencyMsTotal: number }>
 }
 
 function optional<T>(container: AwilixContainer<Cradle>, name: string): T | null {
@@ -71,6 +73,15 @@ function iso(ms: number): string {
 function splitScope(s: string): { scope: string; id: string } {
   const i = s.indexOf(':')
   return i === -1 ? { scope: s, id: '' } : { scope: s.slice(0, i), id: s.slice(i + 1) }
+}
+
+function minuteUse(
+  s: { requests: number; tokens: number; latencyMs: number } | undefined,
+  own: { minute: number; requests: number; tokens: number; latencyMsTotal: number } | undefined, now: number,
+): { rpm_used: number; tpm_used: number; latency_ms_avg: number | null } {
+  if (s) return { rpm_used: s.requests, tpm_used: s.tokens, latency_ms_avg: s.latencyMs >= 0 ? Math.round(s.latencyMs * 1000) / 1000 : null }
+  if (!own || own.minute !== Math.floor(now / 60_000)) return { rpm_used: 0, tpm_used: 0, latency_ms_avg: null }
+  return { rpm_used: own.requests, tpm_used: own.tokens, latency_ms_avg: Math.round((own.latencyMsTotal / own.requests) * 1000) / 1000 }
 }
 
 /** Calls waiting in the priority queue, over every group of a /queue/status body. */
@@ -119,10 +130,9 @@ async function live(deps: LiveDeps): Promise<Record<string, unknown>> {
         model: t.model,
         cooling: until !== undefined && until > now,
         cooldown_until: until !== undefined && until > now ? iso(until) : null,
-        // Counted by the router only when its strategy or pre-call checks need them; null when it keeps none.
-        rpm_used: s ? s.requests : null,
-        tpm_used: s ? s.tokens : null,
-        latency_ms_avg: s && s.latencyMs >= 0 ? Math.round(s.latencyMs * 1000) / 1000 : null,
+        // The router's counts when its strategy keeps them (shared between replicas with Redis), else this
+        // replica's own for the current minute.
+        ...minuteUse(s, deps.usage.get(t.id), now),
         rpm_limit: t.rpm ?? null,
         tpm_limit: t.tpm ?? null,
       }

@@ -136,8 +136,27 @@ function sessionBody(claims: SessionClaims): Record<string, unknown> {
 interface UiState {
   container: AwilixContainer<Cradle>
   inFlight: number
+  /** Per deployment, this clock minute's calls, tokens and latency (for the Live and Models pages). */
+  usage: Map<string, DeploymentMinute>
 }
 const states = new WeakMap<object, UiState>()
+
+export interface DeploymentMinute {
+  minute: number
+  requests: number
+  tokens: number
+  latencyMsTotal: number
+}
+
+/** One finished call in its deployment's current clock minute (a new minute starts the counts over). */
+function countMinute(usage: Map<string, DeploymentMinute>, id: string, now: number, tokens: number, latencyMs: number): void {
+  const minute = Math.floor(now / 60_000)
+  let m = usage.get(id)
+  if (!m || m.minute !== minute) usage.set(id, (m = { minute, requests: 0, tokens: 0, latencyMsTotal: 0 }))
+  m.requests++
+  m.tokens += tokens
+  m.latencyMsTotal += latencyMs
+}
 
 function stateOf(cradle: object): UiState {
   const st = states.get(cradle)
@@ -286,7 +305,7 @@ function uiRoutes(container: AwilixContainer<Cradle>, options: UiOptions, st: Ui
     pub('POST', '/ui/logout', logout),
     pub('GET', '/ui/session', session),
     // Before the catch-all: /ui/api/* runs the request chain (auth takes the cookie there).
-    ...uiApiRoutes({ container, inFlight: () => st.inFlight }),
+    ...uiApiRoutes({ container, inFlight: () => st.inFlight, usage: st.usage }),
     pub('GET', ['/ui', '/ui/', '/ui/index.html'], index),
     pub('GET', '/ui/vendor/:file', vendorFile),
     pub('GET', '/ui/{*path}', asset),
@@ -304,18 +323,22 @@ export default definePlugin<UiOptions>({
     },
   },
   register(container) {
-    states.set(container.cradle, { container, inFlight: 0 })
+    states.set(container.cradle, { container, inFlight: 0, usage: new Map() })
     container.register({ uiSessions: asValue(createSessions(container)) })
   },
   middleware(cradle) {
     const st = stateOf(cradle)
-    const release = () => void st.inFlight--
-    // Counts model calls in flight for /ui/api/live: one increment and one shared callback per call.
+    const { clock } = cradle
+    // Counts model calls in progress, and per deployment the minute's calls, tokens and latency, for /ui/api/live.
     return function ui(ctx, next) {
       const state = ctx.state
       if (!MODEL_KINDS.has(state.kind)) return next()
       st.inFlight++
-      void state.done.then(release, release)
+      void state.done.then(() => {
+        st.inFlight--
+        const last = state.attempts[state.attempts.length - 1]
+        if (last) countMinute(st.usage, last.targetId, clock.now(), state.usage?.total_tokens ?? 0, last.durationMs)
+      })
       return next()
     } as GatewayMiddleware
   },

@@ -26,11 +26,11 @@ interface UiGateway extends TestGateway {
   login(key: string): Promise<{ status: number; body: any; cookie: string; setCookie: string }>
 }
 
-async function startUi(t: Test, up: FakeUpstream): Promise<UiGateway> {
+async function startUi(t: Test, up: FakeUpstream, strategy = 'latency-based-routing'): Promise<UiGateway> {
   let offset = 0
   const yaml = `
 general_settings: { master_key: ${MASTER} }
-router_settings: { routing_strategy: latency-based-routing }
+router_settings: { routing_strategy: ${strategy} }
 pipeline: [${PIPELINE.join(', ')}]
 model_list:
   - model_name: gpt-test
@@ -417,6 +417,24 @@ t.test('/ui/api/usage, /ui/api/logs and /ui/api/live report the calls made', asy
   const rl = l.rate_limits.find((r: any) => r.scope === 'key' && r.id === k.token)
   t.match(rl, { rpm_limit: 100, rpm_used: 2, tpm_limit: 100_000, parallel_limit: null, parallel_used: 0 })
   t.ok(rl.tpm_used > 0)
+})
+
+t.test('/ui/api/live counts each deployment\'s minute itself when the router keeps no stats (simple-shuffle)', async (t) => {
+  const up = await startUpstream(t)
+  const gw = await startUi(t, up, 'simple-shuffle')
+  const { cookie } = await gw.login(MASTER)
+  // Mid-minute on the gateway's clock, so the two calls count in one minute.
+  gw.advance(30_000 - (Date.now() % 60_000))
+  for (let i = 0; i < 2; i++) t.equal((await chat(gw, MASTER)).status, 200)
+  const l = await eventually(async () => {
+    const b = (await gw.call('GET', '/ui/api/live', { cookie })).body
+    return b.deployments?.[0]?.rpm_used === 2 ? b : null
+  }, 'two calls counted')
+  t.ok(l.deployments[0].tpm_used > 0, 'with their tokens')
+  t.type(l.deployments[0].latency_ms_avg, 'number', 'and their latency')
+  gw.advance(60_000)
+  const next = (await gw.call('GET', '/ui/api/live', { cookie })).body
+  t.equal(next.deployments[0].rpm_used, 0, 'a new minute starts at 0')
 })
 
 t.test('without a master key there is no UI sign-in', async (t) => {
