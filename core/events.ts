@@ -7,6 +7,7 @@
  *   'budget.reset' { kind, id }               a budget period rolled over
  *   'models.changed' {}                       a stored model was added, updated or removed
  *   'spend.set'    { kind, id, spend, resetAt }   an admin set spend / reset a budget period
+ *   'session.revoked' { id, exp }             an admin UI session was signed out (relayed: every replica refuses it)
  *
  * Listeners run synchronously in emit order; a throwing listener is logged by the emitter's owner, not propagated.
  * `remote: true` marks an event that arrived from another replica (relays must not send it back out).
@@ -20,6 +21,8 @@ export interface GatewayEvents {
   'models.changed': { remote?: boolean }
   /** An admin set an entity's spend or budget period (key/update spend, a reset): budget counters follow. */
   'spend.set': { kind: EntityKind; id: string; spend: number; resetAt: string | null; remote?: boolean }
+  /** An admin UI session signed out: `id` is the session's own random token, `exp` its expiry (unix seconds). */
+  'session.revoked': { id: string; exp: number; remote?: boolean }
 }
 
 export type EventName = keyof GatewayEvents

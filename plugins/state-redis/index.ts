@@ -33,7 +33,7 @@ export interface StateRedisOptions {
   key_prefix: string
 }
 
-const RELAYED: ReadonlySet<EventName> = new Set<EventName>(['invalidate', 'models.changed', 'budget.reset'])
+const RELAYED: ReadonlySet<EventName> = new Set<EventName>(['invalidate', 'models.changed', 'budget.reset', 'session.revoked'])
 /**
  * ioredis is loaded when a client is first made, not with the bundled plugins: a gateway without Redis never pays
  * its ~10 MB of resident memory. Loaded synchronously (CommonJS) so the client is made in register().

@@ -138,6 +138,8 @@ interface UiState {
   inFlight: number
   /** Per deployment, this clock minute's calls, tokens and latency (for the Live and Models pages). */
   usage: Map<string, DeploymentMinute>
+  /** Sessions signed out before they expired: their csrf token (unique per session) -> expiry, unix seconds. */
+  revoked: Map<string, number>
 }
 const states = new WeakMap<object, UiState>()
 
@@ -168,7 +170,13 @@ function keyAuthOf(container: AwilixContainer<Cradle>): KeyAuth | null {
   return container.hasRegistration('keyAuth') ? container.resolve<KeyAuth>('keyAuth') : null
 }
 
-function createSessions(container: AwilixContainer<Cradle>): UiSessions & { secret(): Buffer | null } {
+/** Remember a signed-out session until it would have expired anyway (then it is refused by its expiry). */
+function revoke(st: UiState, id: string, exp: number, nowMs: number): void {
+  st.revoked.set(id, exp)
+  if (st.revoked.size > 1000) for (const [k, e] of st.revoked) if (e * 1000 <= nowMs) st.revoked.delete(k)
+}
+
+function createSessions(container: AwilixContainer<Cradle>, st: UiState): UiSessions & { secret(): Buffer | null } {
   let secret: Buffer | null | undefined
   const secretOf = (): Buffer | null => (secret ??= keyAuthOf(container)?.deriveSecret(SECRET_LABEL) ?? null)
   return {
@@ -177,7 +185,8 @@ function createSessions(container: AwilixContainer<Cradle>): UiSessions & { secr
       const s = secretOf()
       if (!s) return null
       const value = readCookie(cookieHeader, COOKIE_NAME)
-      return value ? decodeSession(s, value, container.cradle.clock.now()) : null
+      const claims = value ? decodeSession(s, value, container.cradle.clock.now()) : null
+      return claims && !st.revoked.has(claims.csrf) ? claims : null
     },
     checkCsrf,
   }
@@ -185,7 +194,7 @@ function createSessions(container: AwilixContainer<Cradle>): UiSessions & { secr
 
 function uiRoutes(container: AwilixContainer<Cradle>, options: UiOptions, st: UiState): RouteDef[] {
   const cradle = container.cradle
-  const sessions = createSessions(container)
+  const sessions = createSessions(container, st)
   const dir = staticDir()
   const root = resolve(dir) + sep
   const vendor = vendorFiles()
@@ -283,6 +292,9 @@ function uiRoutes(container: AwilixContainer<Cradle>, options: UiOptions, st: Ui
   }
 
   const logout: GatewayMiddleware = async function uiLogout(ctx) {
+    // The session ends here and on every replica, not only in this browser: a copied cookie stops working too.
+    const claims = sessions.read(ctx.get('cookie') || undefined)
+    if (claims) cradle.events.emit('session.revoked', { id: claims.csrf, exp: claims.exp })
     ctx.set('set-cookie', sessionCookie('', 0, secure(ctx)))
     ctx.set('cache-control', 'no-store')
     ctx.body = {}
@@ -323,8 +335,11 @@ export default definePlugin<UiOptions>({
     },
   },
   register(container) {
-    states.set(container.cradle, { container, inFlight: 0, usage: new Map() })
-    container.register({ uiSessions: asValue(createSessions(container)) })
+    const st: UiState = { container, inFlight: 0, usage: new Map(), revoked: new Map() }
+    states.set(container.cradle, st)
+    // A sign-out on any replica ends the session on this one too (state-redis relays the event).
+    container.cradle.events.on('session.revoked', ({ id, exp }) => revoke(st, id, exp, container.cradle.clock.now()))
+    container.register({ uiSessions: asValue(createSessions(container, st)) })
   },
   middleware(cradle) {
     const st = stateOf(cradle)

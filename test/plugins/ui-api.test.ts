@@ -187,7 +187,7 @@ t.test('the cookie on the management API: reads pass, writes need x-csrf-token',
 t.test('forged, expired, logged-out and ended sessions', async (t) => {
   const up = await startUpstream(t)
   const gw = await startUi(t, up)
-  const { cookie } = await gw.login(MASTER)
+  let { cookie } = await gw.login(MASTER)
   const [payload, sig] = cookie.slice('sy_session='.length).split('.') as [string, string]
 
   // Another subject, signed with the old signature.
@@ -217,8 +217,11 @@ t.test('forged, expired, logged-out and ended sessions', async (t) => {
   const cleared = out.headers.get('set-cookie') ?? ''
   t.match(cleared, /^sy_session=;/)
   t.ok(cleared.split('; ').includes('Max-Age=0'), 'Max-Age=0')
+  t.equal((await gw.call('GET', '/key/list', { cookie })).status, 401, 'a copy of the signed-out cookie no longer works')
+  t.equal((await gw.call('GET', '/ui/session', { cookie })).status, 401)
 
   // Expiry, by the gateway's clock.
+  ;({ cookie } = await gw.login(MASTER))
   t.equal((await gw.call('GET', '/key/list', { cookie })).status, 200, 'valid before its expiry')
   gw.advance(43_200_000 + 1000)
   const expired = await gw.call('GET', '/key/list', { cookie })
