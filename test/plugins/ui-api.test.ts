@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type FakeUpstream } from '../helpers/upstream.js'
 import { encodeSession } from '../../plugins/ui/session.js'
+import { eventually } from '../e2e/helpers.js'
 
 const MASTER = 'sk-ui-master-key'
 const PIPELINE = ['request-id', 'store-sqlite', 'auth', 'keys', 'ui', 'spend', 'rate-limit', 'priority-queue', 'budget', 'mcp', 'router']
@@ -87,15 +88,6 @@ function chat(gw: UiGateway, key: string, content = 'hello there') {
   return gw.call('POST', '/v1/chat/completions', { key, body: { model: 'gpt-test', messages: [{ role: 'user', content }] } })
 }
 
-async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 t.test('sign-in: the master key gets a session cookie (HttpOnly, SameSite=Strict, Path=/) and /ui/session answers', async (t) => {
   const up = await startUpstream(t)
@@ -356,7 +348,7 @@ t.test('/ui/api/usage, /ui/api/logs and /ui/api/live report the calls made', asy
   const all = await eventually(async () => {
     const r = await gw.call('GET', '/ui/api/logs', { cookie })
     return r.status === 200 && r.body.total === 3 ? r.body : null
-  }, 'three spend rows')
+  }, 10_000, 'three spend rows')
   t.equal(all.rows.length, 3)
   t.ok(all.rows.every((r: any) => r.model_group === 'gpt-test' && r.status === 'success'))
 
@@ -432,7 +424,7 @@ t.test('/ui/api/live counts each deployment\'s minute itself when the router kee
   const l = await eventually(async () => {
     const b = (await gw.call('GET', '/ui/api/live', { cookie })).body
     return b.deployments?.[0]?.rpm_used === 2 ? b : null
-  }, 'two calls counted')
+  }, 10_000, 'two calls counted')
   t.ok(l.deployments[0].tpm_used > 0, 'with their tokens')
   t.type(l.deployments[0].latency_ms_avg, 'number', 'and their latency')
   gw.advance(60_000)
