@@ -297,6 +297,8 @@ function uiRoutes(container: AwilixContainer<Cradle>, options: UiOptions, st: Ui
     if (claims) cradle.events.emit('session.revoked', { id: claims.csrf, exp: claims.exp })
     ctx.set('set-cookie', sessionCookie('', 0, secure(ctx)))
     ctx.set('cache-control', 'no-store')
+    // Without a live session there was nothing to end: 401 as /ui/session answers (the cookie is cleared anyway).
+    if (!claims) throw gatewayError('GW_ERR_AUTH', 'Not signed in to the admin UI.')
     ctx.body = {}
   }
 

@@ -317,6 +317,10 @@ export const ROUTE_BODIES: Record<string, RouteBody> = {
   },
   '/model/delete': { fields: { id: field('string', fresh('nomodel'), req) } },
 
+  // The admin UI's sign-in (a key nobody has: 401) and sign-out (no session: 401).
+  '/ui/login': { fields: { key: field('string', 'sk-not-a-key-0000', req) } },
+  '/ui/logout': { fields: {}, optionalBody: true },
+
   // The MCP endpoint takes JSON-RPC (the SDK transport answers a bad message with a JSON-RPC error; without an Accept
   // of JSON and SSE, 406). `params` and `id` are the SDK's to judge: a notification has no id.
   '/mcp': mcpMessage,

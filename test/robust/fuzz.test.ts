@@ -149,6 +149,8 @@ function verdict(r: Reply, expect: Expect, statuses?: readonly number[], route =
   if (r.text === '') return `status ${r.status} with an empty body`
   // A speech reply is the audio itself.
   if (r.status < 300 && String(r.headers['content-type'] ?? '').startsWith('audio/')) return null
+  // The admin UI's pages and scripts (/ui).
+  if (r.status < 300 && /^text\/(html|javascript|css)/.test(String(r.headers['content-type'] ?? ''))) return null
   let body: any
   try {
     body = JSON.parse(r.text)
