@@ -35,7 +35,7 @@ pipeline:
   - auth: { master_key: ${MASTER} }
   - keys
   - mcp:
-      connect_timeout_ms: 2000
+      connect_timeout_ms: 20000
       aliases: { ev: everything }
       servers:
         everything: { command: ${JSON.stringify(everythingBin)}, args: [stdio] }
@@ -46,7 +46,7 @@ pipeline:
 const gw = await startGateway(t, config, { env: { ...process.env, SWITCHYARD_DATA_DIR: dir, MCP_TOOL_PREFIX_SEPARATOR: '__' } })
 const registry = gw.gateway.container.cradle.mcpRegistry as McpRegistry
 await eventually(async () => ['everything', 'slow'].every((id) => registry.health().find((h) => h.server_id === id)?.status === 'healthy'),
-  30_000, 'everything and slow healthy')
+  60_000, 'everything and slow healthy')
 
 async function mcpClient(t: Test, path: string, key: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'mcp-routes-test', version: '1.0.0' })
