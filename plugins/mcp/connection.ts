@@ -185,6 +185,8 @@ export class McpConnection {
   private stopped = false
   private backoffMs = BACKOFF_START_MS
   private retryTimer: NodeJS.Timeout | null = null
+  /** Connection attempts that failed before the server was ready (a waiter gives up after one of them). */
+  private failedAttempts = 0
   /** When retryTimer fires (epoch ms). */
   private nextAttemptAt = 0
   /** Woken when the connection becomes ready or is stopped. */
@@ -217,9 +219,15 @@ export class McpConnection {
     this.opts.onToolsChanged()
   }
 
-  /** The tools offered; waits up to connectTimeoutMs for the first listing (a cached list is served while reconnecting). */
+  /**
+   * The tools offered; waits up to connectTimeoutMs for the first listing (a cached list is served while reconnecting).
+   * A server that never connected and has failed to is unavailable at once: a dead server must not slow every listing.
+   */
   async tools(signal?: AbortSignal): Promise<McpTool[]> {
-    if (this.rawTools === null) await this.whenReady(signal)
+    if (this.rawTools === null) {
+      if (this.failedAttempts > 0 && !this.ready) throw this.unavailable()
+      await this.whenReady(signal)
+    }
     return this.offered()
   }
 
@@ -376,6 +384,7 @@ export class McpConnection {
     this.status = 'unhealthy'
     this.error = message
     this.lastErrorAt = Date.now()
+    if (!wasReady) this.failedAttempts++
     this.failInFlight(gatewayError('GW_ERR_UPSTREAM_UNAVAILABLE',
       `MCP server '${this.spec.server_name}' closed the connection during the call; it is being restarted`, { openaiCode: 'mcp_server_unavailable' }))
     const closed: Promise<void> = client.close().catch(() => {}).finally(() => this.closing.delete(closed))
@@ -394,12 +403,14 @@ export class McpConnection {
 
   /**
    * Resolves with the connected client; 503 after connectTimeoutMs, or at once when stopped or when the next
-   * connection attempt is due later than that (a server failing for a while, its backoff grown).
+   * connection attempt is due later than that (a server failing for a while, its backoff grown), or as soon as one
+   * connection attempt fails while waiting (a refused connection answers in milliseconds, not after the time limit).
    */
   private whenReady(signal: AbortSignal | undefined): Promise<Client> {
     if (this.ready && this.client) return Promise.resolve(this.client)
     if (this.stopped || this.hopeless()) return Promise.reject(this.unavailable())
     if (signal?.aborted) return Promise.reject(this.clientClosed())
+    const failedBefore = this.failedAttempts
     return new Promise((resolve, reject) => {
       const finish = (err: GatewayError | null) => {
         clearTimeout(timer)
@@ -410,7 +421,7 @@ export class McpConnection {
       }
       const check = () => {
         if (this.ready && this.client) finish(null)
-        else if (this.stopped || this.hopeless()) finish(this.unavailable())
+        else if (this.stopped || this.hopeless() || this.failedAttempts > failedBefore) finish(this.unavailable())
       }
       const onAbort = () => finish(this.clientClosed())
       const timer = setTimeout(() => finish(this.unavailable()), this.opts.connectTimeoutMs)
