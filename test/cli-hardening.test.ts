@@ -48,7 +48,7 @@ function logs(p: Proc): LogLine[] {
 }
 
 /** Waits until `count` log lines match `pred`; returns them. Fails early if the process exits. */
-async function waitLogs(p: Proc, pred: (l: LogLine) => boolean, count = 1, ms = 20_000): Promise<LogLine[]> {
+async function waitLogs(p: Proc, pred: (l: LogLine) => boolean, count = 1, ms = 45_000): Promise<LogLine[]> {
   const end = Date.now() + ms
   while (Date.now() < end) {
     const found = logs(p).filter(pred)

@@ -22,7 +22,7 @@ function run(t: Test, args: string[]): Cli {
 }
 
 /** Resolves with the URL from the "listening" log line (JSON lines on stderr). */
-async function listening(cli: Cli, ms = 10_000): Promise<string> {
+async function listening(cli: Cli, ms = 45_000): Promise<string> {
   const end = Date.now() + ms
   while (Date.now() < end) {
     const m = /Switchyard listening on (http:\/\/[^"\s]+)/.exec(cli.stderr())

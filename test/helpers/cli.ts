@@ -46,8 +46,8 @@ export function spawnProc(t: Test, cmd: string, args: string[], env: NodeJS.Proc
   return { child, stdout: () => out, stderr: () => err, exited }
 }
 
-/** Resolves with the URL from the gateway's "listening" log line (JSON lines on stderr). */
-export async function waitListening(proc: Proc, ms = 15_000): Promise<string> {
+/** Resolves with the URL from the gateway's "listening" log line (JSON lines on stderr). A boot takes 1-2 s idle; the margin is for a loaded CI box running three test files at once. */
+export async function waitListening(proc: Proc, ms = 45_000): Promise<string> {
   const end = Date.now() + ms
   while (Date.now() < end) {
     const m = /Switchyard listening on (http:\/\/[^"\s]+)/.exec(proc.stderr())
