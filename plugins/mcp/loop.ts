@@ -30,7 +30,10 @@ export interface ToolLoopOptions {
   registry: McpRegistry
   /** The tools the gateway runs, by the function name the model sees. */
   owned: ReadonlyMap<string, McpTool>
-  /** Model turns at most, the first included; the last one's reply goes to the client whatever it asks for. */
+  /**
+   * Model turns at most, the first included. The last one is asked with tool_choice 'none'; should it still call
+   * tools, its reply goes to the client as it is.
+   */
   maxIterations: number
   logger: Logger
 }
@@ -74,7 +77,7 @@ async function jsonLoop(o: ToolLoopOptions, first: Extract<ProviderResult, { kin
     const assistant: ChatMessage = { role: 'assistant', content: message!.content ?? null, tool_calls: message!.tool_calls! }
     // Extended thinking (Anthropic, Bedrock) must come back with the turn that called tools.
     if (Array.isArray(message!.thinking_blocks)) assistant.thinking_blocks = message!.thinking_blocks
-    request = nextRequest(request, assistant, records)
+    request = nextRequest(request, assistant, records, turn + 1 === o.maxIterations)
     const next = await again(request)
     if (next.kind !== 'json') throw gatewayError('GW_ERR_INTERNAL', `a ${next.kind} reply to a JSON tool-loop turn`)
     result = next
@@ -152,12 +155,19 @@ function parseArguments(text: string): Obj | string {
 }
 
 /** The request for the next turn: the conversation so far, the model's reply that called tools, and their results. */
-function nextRequest(request: Obj, assistant: ChatMessage, records: readonly ToolCallRecord[]): Obj {
+function nextRequest(request: Obj, assistant: ChatMessage, records: readonly ToolCallRecord[], last: boolean): Obj {
   const messages = [...(request.messages as ChatMessage[]), assistant]
   for (const r of records) {
     messages.push({ role: 'tool', tool_call_id: r.id, content: r.error === null ? r.output! : `Error: ${r.error}` })
   }
-  return { ...request, messages }
+  const next: Obj = { ...request, messages }
+  // Once results are in, the client's tool_choice is dropped (as LiteLLM does): a 'required' or named choice would
+  // force a call on every turn and the model could never answer. The last turn allowed gets 'none', so it answers in
+  // text rather than with calls nobody will run; the tools stay declared, as providers want with tool blocks in the
+  // history (each translator maps 'none' to its own form).
+  if (last) next.tool_choice = 'none'
+  else delete next.tool_choice
+  return next
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -308,7 +318,7 @@ async function* streamLoop(o: ToolLoopOptions, first: AsyncIterable<ChatChunk>, 
   let chunks = first
   let request = state.body!
   for (let turn = 1; ; turn++) {
-    // The last turn allowed goes to the client as the model sent it, calls included.
+    // The last turn allowed (asked with tool_choice 'none') goes to the client as the model sent it, calls included.
     const reader = turn < o.maxIterations ? new TurnReader(o.owned) : null
     for await (let c of chunks) {
       if (state.signal.aborted) return
@@ -337,7 +347,7 @@ async function* streamLoop(o: ToolLoopOptions, first: AsyncIterable<ChatChunk>, 
     const records = await runCalls(o, calls)
     if (state.signal.aborted) return
     for (const call of records) yield { object: TOOL_CALL_EVENT, call }
-    request = nextRequest(request, reader!.assistant(calls), records)
+    request = nextRequest(request, reader!.assistant(calls), records, turn + 1 === o.maxIterations)
     const next = await again(request)
     if (next.kind !== 'stream') throw gatewayError('GW_ERR_INTERNAL', `a ${next.kind} reply to a streamed tool-loop turn`)
     chunks = next.chunks as AsyncIterable<ChatChunk>

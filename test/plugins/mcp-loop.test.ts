@@ -491,10 +491,15 @@ t.test('JSON loop: failures reach the model as "Error: ..."', async (t) => {
 
 t.test('JSON loop: maxIterations bounds the model turns; the last reply goes out as is', async (t) => {
   const reg = new FakeRegistry()
-  const state = await loopState(t, { model: 'm', messages: USER, tools: [MCP_NEVER] }, reg, 3)
+  // LiteLLM's own example sends tool_choice 'required' with an MCP tool: kept on the first turn only.
+  const state = await loopState(t, { model: 'm', messages: USER, tools: [MCP_NEVER], tool_choice: 'required' }, reg, 3)
+  t.equal(state.body!.tool_choice, 'required', 'the first turn keeps the client\'s tool_choice')
   const again = scripted([1, 2, 3, 4].map((i) => json(completion({ tool_calls: [call(`c${i + 1}`, 'alpha-add', { a: i, b: i })] }, 'tool_calls', usage(10, 1)))))
   const out = await state.toolLoop!.run(json(completion({ tool_calls: [call('c1', 'alpha-add', { a: 0, b: 0 })] }, 'tool_calls', usage(10, 1))), again.again)
   t.equal(again.requests.length, 2, 'three model turns in all')
+  t.notOk('tool_choice' in again.requests[0]!, 'a follow-up turn drops it (a forced call every turn could never end)')
+  t.equal(again.requests[1]!.tool_choice, 'none', 'the last turn allowed is asked to answer in text')
+  t.ok(Array.isArray(again.requests[1]!.tools) && (again.requests[1]!.tools as unknown[]).length > 0, 'with the tools still declared')
   t.equal(reg.calls.length, 2, 'the last turn\'s calls are not run')
   const body = (out as { body: ChatCompletion }).body
   t.same(body.choices[0]!.message.tool_calls!.map((c) => c.id), ['c3'], 'its calls go to the client')
@@ -678,6 +683,19 @@ t.test('stream loop: text forwarded under one id, tool deltas withheld, markers 
   ], 'the next turn gets the streamed call, assembled')
   t.equal(requests[0]!.stream, true)
   t.same(requests[0]!.stream_options, { include_usage: true })
+})
+
+t.test('stream loop: a follow-up drops the client\'s tool_choice; the last turn allowed gets \'none\'', async (t) => {
+  for (const max of [2, 3]) {
+    const reg = new FakeRegistry()
+    const state = await loopState(t, { model: 'm', messages: USER, stream: true, tool_choice: 'required', tools: [MCP_NEVER] }, reg, max)
+    const replies = max === 2 ? [streamOf(answerTurn('chatcmpl-T2', CREATED + 5))] : [streamOf(toolTurn('chatcmpl-T2')), streamOf(answerTurn('chatcmpl-T3', CREATED + 9))]
+    const { again, requests } = scripted(replies)
+    const out = await drain(await state.toolLoop!.run(streamOf(toolTurn('chatcmpl-T1')), again))
+    t.equal(out.filter(isChunk).map((c) => c.choices[0]?.delta?.content ?? '').join('').endsWith('1 + 2 = 3'), true, `max ${max}: the answer streams`)
+    t.same(requests.map((r) => r.tool_choice), max === 2 ? ['none'] : [undefined, 'none'], `max ${max}: tool_choice per follow-up turn`)
+    t.ok(requests.every((r) => Array.isArray(r.tools)), 'the tools stay declared')
+  }
 })
 
 t.test('stream loop: text reaches the client before the turn is over', async (t) => {
