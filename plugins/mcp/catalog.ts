@@ -4,12 +4,11 @@
  * in state.toolCalls (for spend rows, `call_mcp_tool`, and logs).
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import { gatewayError, GatewayError } from '../../core/errors.js'
+import { gatewayError } from '../../core/errors.js'
 import type { Logger } from '../../core/logger.js'
-import type { GatewayState, Principal, ToolCallRecord } from '../../core/state.js'
+import type { GatewayState, Principal } from '../../core/state.js'
 import { toolAllowed, visibleServers } from './access.js'
-import { toolCost } from './spec.js'
-import { resultText } from './tools.js'
+import { executeTool, toolRecord } from './tools.js'
 import type { McpRegistry, McpServerSpec, McpTool } from './types.js'
 
 export interface Catalog {
@@ -65,25 +64,9 @@ export function catalogFor(p: Principal | null, registry: McpRegistry, selector?
 export async function runTool(
   state: GatewayState, registry: McpRegistry, logger: Logger, spec: McpServerSpec, tool: McpTool, args: Record<string, unknown>,
 ): Promise<CallToolResult> {
-  const rec: ToolCallRecord = {
-    id: `${state.requestId}-${state.toolCalls.length}`, name: tool.prefixed, server: spec.server_name, serverId: spec.server_id,
-    tool: tool.name, arguments: JSON.stringify(args), output: null, error: null, startedAt: Date.now(), durationMs: 0, costUsd: 0,
-  }
+  const rec = toolRecord(`${state.requestId}-${state.toolCalls.length}`, tool.prefixed, tool, spec.server_name, JSON.stringify(args))
   state.toolCalls.push(rec)
-  try {
-    const result = await registry.call(spec.server_id, tool.name, args, { signal: state.signal })
-    const text = resultText(result)
-    if (result.isError === true) rec.error = text || 'The tool reported an error.'
-    else rec.output = text
-    rec.costUsd = toolCost(spec, tool.name, tool.prefixed)
-    return result
-  } catch (err) {
-    rec.error = err instanceof Error ? err.message : String(err)
-    if (!(err instanceof GatewayError) || err.status !== 499) {
-      logger.warn('MCP tool call failed', { requestId: state.requestId, server: spec.server_name, tool: tool.name, cause: rec.error })
-    }
-    throw err
-  } finally {
-    rec.durationMs = Date.now() - rec.startedAt
-  }
+  const out = await executeTool(state, registry, logger, rec, tool, args)
+  if (out.result === undefined) throw out.thrown
+  return out.result
 }

@@ -18,8 +18,7 @@ import type { ChatChunk, ChatCompletion, ChatMessage, ToolCall, ToolCallDelta, U
 import { TOOL_CALL_EVENT, type ToolCallEvent } from '../../core/openai/tool-events.js'
 import type { GatewayState, ToolCallRecord, ToolLoop } from '../../core/state.js'
 import type { ProviderResult } from '../../providers/types.js'
-import { resultText } from './tools.js'
-import { toolCost } from './spec.js'
+import { executeTool, toolRecord } from './tools.js'
 import type { McpRegistry, McpTool } from './types.js'
 
 export { TOOL_CALL_EVENT, isToolCallEvent, type ToolCallEvent } from '../../core/openai/tool-events.js'
@@ -113,28 +112,11 @@ async function runCalls(o: ToolLoopOptions, calls: readonly Call[]): Promise<Too
 
 async function runCall(o: ToolLoopOptions, call: Call): Promise<ToolCallRecord> {
   const tool = o.owned.get(call.name)!
-  const rec: ToolCallRecord = {
-    id: call.id, name: call.name, server: tool.server, serverId: tool.serverId, tool: tool.name, arguments: call.arguments,
-    output: null, error: null, startedAt: Date.now(), durationMs: 0, costUsd: 0,
-  }
+  const rec = toolRecord(call.id, call.name, tool, tool.server, call.arguments)
   const args = parseArguments(call.arguments)
-  if (typeof args === 'string') {
-    rec.error = args
-  } else {
-    try {
-      const result = await o.registry.call(tool.serverId, tool.name, args, { signal: o.state.signal })
-      const text = resultText(result)
-      if (result.isError === true) rec.error = text || 'The tool reported an error.'
-      else rec.output = text
-      // The server answered: its per-query price applies (LiteLLM's mcp_server_cost_info).
-      const spec = o.registry.server(tool.serverId)
-      if (spec) rec.costUsd = toolCost(spec, tool.name, tool.prefixed)
-    } catch (err) {
-      rec.error = err instanceof Error ? err.message : String(err)
-      o.logger.warn('MCP tool call failed', { requestId: o.state.requestId, server: tool.server, tool: tool.name, cause: rec.error })
-    }
-    rec.durationMs = Date.now() - rec.startedAt
-  }
+  // Arguments that are not a JSON object never reach the server; the model is told why.
+  if (typeof args === 'string') rec.error = args
+  else await executeTool(o.state, o.registry, o.logger, rec, tool, args)
   o.logger.debug('MCP tool call', {
     requestId: o.state.requestId, server: tool.server, tool: tool.name, durationMs: rec.durationMs, ok: rec.error === null,
   })

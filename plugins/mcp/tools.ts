@@ -1,10 +1,14 @@
 /**
  * MCP tools as a chat model sees them: OpenAI function tools with names every provider accepts, and a call's result
- * as the text a `tool` message carries.
+ * as the text a `tool` message carries; running one call with its record kept (the tool loop, /mcp and REST).
  */
 import { createHash } from 'node:crypto'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import type { McpTool } from './types.js'
+import { GatewayError } from '../../core/errors.js'
+import type { Logger } from '../../core/logger.js'
+import type { GatewayState, ToolCallRecord } from '../../core/state.js'
+import { toolCost } from './spec.js'
+import type { McpRegistry, McpTool } from './types.js'
 
 /** An OpenAI chat function tool. */
 export interface FunctionTool {
@@ -68,4 +72,41 @@ export function resultText(result: CallToolResult): string {
     }
   }
   return out.join('\n')
+}
+
+/** A new record for a call of `tool` (output, error, timing and cost are filled by executeTool). */
+export function toolRecord(id: string, name: string, tool: McpTool, server: string, args: string): ToolCallRecord {
+  return {
+    id, name, server, serverId: tool.serverId, tool: tool.name, arguments: args,
+    output: null, error: null, startedAt: Date.now(), durationMs: 0, costUsd: 0,
+  }
+}
+
+/**
+ * Run one call, filling `rec`: the result's text as output, or the error (a tool's own `isError` result, or what
+ * the registry threw: 503, 408, 400, 404), the duration, and the server's per-query price when it answered. Never
+ * throws: the registry's error comes back as `thrown`, for callers that pass it on (the tool loop tells the model
+ * instead). A failure is logged, except a client gone (499).
+ */
+export async function executeTool(
+  state: GatewayState, registry: McpRegistry, logger: Logger, rec: ToolCallRecord, tool: McpTool, args: Record<string, unknown>,
+): Promise<{ result: CallToolResult; thrown?: undefined } | { result?: undefined; thrown: unknown }> {
+  try {
+    const result = await registry.call(tool.serverId, tool.name, args, { signal: state.signal })
+    const text = resultText(result)
+    if (result.isError === true) rec.error = text || 'The tool reported an error.'
+    else rec.output = text
+    // The server answered: its per-query price applies (LiteLLM's mcp_server_cost_info).
+    const spec = registry.server(tool.serverId)
+    if (spec) rec.costUsd = toolCost(spec, tool.name, tool.prefixed)
+    return { result }
+  } catch (err) {
+    rec.error = err instanceof Error ? err.message : String(err)
+    if (!(err instanceof GatewayError) || err.status !== 499) {
+      logger.warn('MCP tool call failed', { requestId: state.requestId, server: rec.server, tool: tool.name, cause: rec.error })
+    }
+    return { thrown: err }
+  } finally {
+    rec.durationMs = Date.now() - rec.startedAt
+  }
 }
