@@ -19,7 +19,7 @@ import { readJsonBody } from '../../core/http/body.js'
 import type { RouteDef } from '../../core/http/routes.js'
 import type { GatewayMiddleware } from '../../core/plugin.js'
 import type { Cradle } from '../../core/container.js'
-import { StoreConflictError, StoreUnavailableError, type McpServerRecord, type Store } from '../../core/store.js'
+import { StoreConflictError, StoreUnavailableError, type Store } from '../../core/store.js'
 import type { Principal } from '../../core/state.js'
 import { isAdmin, visibleServers } from './access.js'
 import { catalogFor } from './catalog.js'
@@ -74,6 +74,15 @@ function storeFailure(err: unknown): unknown {
   if (err instanceof StoreConflictError) return gatewayError('GW_ERR_CONFLICT', `MCP server ${err.field} already exists.`, { param: err.field })
   if (err instanceof StoreUnavailableError) return gatewayError('GW_ERR_STORE_UNAVAILABLE', 'The database cannot be reached; retry shortly.', { cause: err })
   return err
+}
+
+/** A store operation whose failures the client gets as a 409 (a taken name) or a 503 (the database is down). */
+async function stored<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op
+  } catch (err) {
+    throw storeFailure(err)
+  }
 }
 
 function queryList(v: string | string[] | undefined): string[] {
@@ -137,11 +146,7 @@ export function serversApiRoutes(deps: ServersApiDeps): RouteDef[] {
       checkFree(spec, null)
       const warning = serverNameWarning(spec.server_name, registry.separator)
       if (warning) cradle.logger.warn(warning)
-      try {
-        await store.insert('mcp_server', recordFromSpec(spec))
-      } catch (err) {
-        throw storeFailure(err)
-      }
+      await stored(store.insert('mcp_server', recordFromSpec(spec)))
       await registry.put(spec)
       cradle.events.emit('invalidate', { kind: 'mcp_server', id: spec.server_id })
       ctx.status = 201
@@ -160,12 +165,7 @@ export function serversApiRoutes(deps: ServersApiDeps): RouteDef[] {
       if (current?.source === 'config') {
         throw gatewayError('GW_ERR_VALIDATION', `MCP server '${current.server_name}' is defined in the config file; change it there.`, { param: 'server_id' })
       }
-      let record: McpServerRecord | null
-      try {
-        record = await store.get('mcp_server', current?.server_id ?? id)
-      } catch (err) {
-        throw storeFailure(err)
-      }
+      const record = await stored(store.get('mcp_server', current?.server_id ?? id))
       if (!record) throw gatewayError('GW_ERR_NOT_FOUND', `MCP Server not found, passed server_id=${id}`, { param: 'server_id' })
       // Omitted fields keep their values; `credentials` merge over the stored secrets.
       const creds = body.credentials && typeof body.credentials === 'object' ? body.credentials as Record<string, unknown> : {}
@@ -173,12 +173,7 @@ export function serversApiRoutes(deps: ServersApiDeps): RouteDef[] {
       const merged = { ...record, ...creds, ...fields, server_id: record.server_id, created_at: record.created_at, updated_at: now(), updated_by: p?.userId ?? null }
       const spec = parseServerSpec(null, merged, deps.defaults, 'db', now())
       checkFree(spec, record.server_id)
-      let updated: McpServerRecord | null
-      try {
-        updated = await store.update('mcp_server', record.server_id, recordFromSpec(spec))
-      } catch (err) {
-        throw storeFailure(err)
-      }
+      const updated = await stored(store.update('mcp_server', record.server_id, recordFromSpec(spec)))
       if (!updated) throw gatewayError('GW_ERR_NOT_FOUND', `MCP Server not found, passed server_id=${id}`, { param: 'server_id' })
       await registry.put(spec)
       cradle.events.emit('invalidate', { kind: 'mcp_server', id: spec.server_id })
@@ -195,12 +190,7 @@ export function serversApiRoutes(deps: ServersApiDeps): RouteDef[] {
         throw gatewayError('GW_ERR_VALIDATION', `MCP server '${current.server_name}' is defined in the config file; remove it there.`, { param: 'server_id' })
       }
       const serverId = current?.server_id ?? id
-      let deleted: boolean
-      try {
-        deleted = await store.delete('mcp_server', serverId)
-      } catch (err) {
-        throw storeFailure(err)
-      }
+      const deleted = await stored(store.delete('mcp_server', serverId))
       const removed = await registry.remove(serverId)
       if (!deleted && !removed) throw gatewayError('GW_ERR_NOT_FOUND', `MCP Server not found, passed server_id=${id}`, { param: 'server_id' })
       cradle.events.emit('invalidate', { kind: 'mcp_server', id: serverId })
