@@ -16,7 +16,7 @@ import type { Test } from 'tap'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js'
-import { freePort } from './net.js'
+import { alive, freePort } from './net.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const everythingBin = path.join(ROOT, 'node_modules', '.bin', 'mcp-server-everything')
@@ -25,15 +25,7 @@ export const memoryBin = path.join(ROOT, 'node_modules', '.bin', 'mcp-server-mem
 /** How long a child server may take to accept connections: 15 s. */
 const START_TIMEOUT_MS = 15_000
 
-/** True when a process with this pid exists. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { alive }
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

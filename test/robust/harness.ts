@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:net'
 import { CLI, freePort, spawnProc, waitListening, type Proc } from '../helpers/cli.js'
+import { alive } from '../helpers/net.js'
 import { jsonCall, type JsonReply } from '../helpers/http.js'
 import type { TestPostgres } from '../helpers/postgres.js'
 import pgClient from 'pg'
@@ -439,14 +440,7 @@ export function childPids(pid: number): number[] {
   return out
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { alive }
 
 /**
  * A new database on `pg` that commits durably. The helper's server trades durability for speed (fsync and
