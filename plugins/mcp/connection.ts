@@ -17,10 +17,12 @@ import { createInterface } from 'node:readline'
 import type { PassThrough } from 'node:stream'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import type { CallToolResult, McpError, Tool } from '@modelcontextprotocol/sdk/types.js'
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
 import { gatewayError, GatewayError } from '../../core/errors.js'
 import type { Logger } from '../../core/logger.js'
+import { Gate } from './gate.js'
 import { createTokenSource, type TokenSource } from './oauth.js'
+import { errorText, loadedSdk, loadSdk, mcpMessage, type Sdk } from './sdk.js'
 import type { CallOptions, McpServerHealth, McpServerSpec, McpServerStatus, McpTool } from './types.js'
 
 /** Reconnect backoff: first delay, growth, cap; a connection that lasted RESET_AFTER_MS starts over at the first. */
@@ -72,99 +74,6 @@ function authHeaders(spec: McpServerSpec): Record<string, string> {
   }
 }
 
-/** A FIFO semaphore: `limit` holders at once, waiters served in arrival order, a waiter leaves on its signal. */
-class Gate {
-  active = 0
-  private readonly queue: Array<() => void> = []
-
-  constructor(private limit: number) {}
-
-  get waiting(): number {
-    return this.queue.length
-  }
-
-  setLimit(limit: number): void {
-    this.limit = limit
-    this.pump()
-  }
-
-  /** Resolves with the release function once there is room; rejects with `aborted()` if the signal fires first. */
-  acquire(signal: AbortSignal | undefined, aborted: () => GatewayError): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(aborted())
-    if (this.active < this.limit && this.queue.length === 0) {
-      this.active++
-      return Promise.resolve(this.releaser())
-    }
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        const i = this.queue.indexOf(go)
-        if (i >= 0) this.queue.splice(i, 1)
-        reject(aborted())
-      }
-      const go = () => {
-        signal?.removeEventListener('abort', onAbort)
-        this.active++
-        resolve(this.releaser())
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.queue.push(go)
-    })
-  }
-
-  private releaser(): () => void {
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      this.active--
-      this.pump()
-    }
-  }
-
-  private pump(): void {
-    while (this.active < this.limit && this.queue.length) this.queue.shift()!()
-  }
-}
-
-/** The SDK's client modules, loaded with the first connection: a gateway without MCP servers never imports them. */
-interface Sdk {
-  Client: typeof import('@modelcontextprotocol/sdk/client/index.js').Client
-  StdioClientTransport: typeof import('@modelcontextprotocol/sdk/client/stdio.js').StdioClientTransport
-  StreamableHTTPClientTransport: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport
-  StreamableHTTPError: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPError
-  SSEClientTransport: typeof import('@modelcontextprotocol/sdk/client/sse.js').SSEClientTransport
-  SseError: typeof import('@modelcontextprotocol/sdk/client/sse.js').SseError
-  types: typeof import('@modelcontextprotocol/sdk/types.js')
-}
-let sdk: Sdk | null = null
-let loading: Promise<Sdk> | null = null
-
-function loadSdk(): Promise<Sdk> {
-  loading ??= Promise.all([
-    import('@modelcontextprotocol/sdk/client/index.js'), import('@modelcontextprotocol/sdk/client/stdio.js'),
-    import('@modelcontextprotocol/sdk/client/streamableHttp.js'), import('@modelcontextprotocol/sdk/client/sse.js'),
-    import('@modelcontextprotocol/sdk/types.js'),
-  ]).then(([client, stdio, http, sse, types]) => (sdk = {
-    Client: client.Client, StdioClientTransport: stdio.StdioClientTransport,
-    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport, StreamableHTTPError: http.StreamableHTTPError,
-    SSEClientTransport: sse.SSEClientTransport, SseError: sse.SseError, types,
-  }))
-  return loading
-}
-
-/** The message of an McpError without the SDK's "MCP error <code>: " prefix. */
-function mcpMessage(err: McpError): string {
-  return err.message.replace(/^MCP error -?\d+: /, '')
-}
-
-/** An error as one line; the SDK's HTTP errors keep their status out of the message, so it is put in front. */
-function errorText(err: unknown): string {
-  if (sdk && (err instanceof sdk.StreamableHTTPError || err instanceof sdk.SseError) && err.code !== undefined) return `HTTP ${err.code}: ${err.message}`
-  if (!(err instanceof Error)) return String(err)
-  // fetch's "fetch failed" says why only in its cause (ECONNREFUSED ...).
-  return err.cause instanceof Error && !err.message.includes(err.cause.message) ? `${err.message}: ${err.cause.message}` : err.message
-}
-
 export class McpConnection {
   private spec: McpServerSpec
   private log: Logger
@@ -208,6 +117,7 @@ export class McpConnection {
 
   /** The stdio server's process id; null for remote servers and while no process runs. */
   get pid(): number | null {
+    const sdk = loadedSdk()
     return sdk && this.transport instanceof sdk.StdioClientTransport ? this.transport.pid : null
   }
 
@@ -276,6 +186,7 @@ export class McpConnection {
     this.failInFlight(gatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', `MCP server '${this.spec.server_name}' was stopped during the call`, { openaiCode: 'mcp_server_unavailable' }))
     this.wake()
     // A streamable HTTP session is ended on the server too (DELETE), if it answers within a second.
+    const sdk = loadedSdk()
     if (sdk && transport instanceof sdk.StreamableHTTPClientTransport && transport.sessionId) {
       await Promise.race([transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())])
     }
@@ -508,6 +419,7 @@ export class McpConnection {
   private callError(err: unknown, client: Client, tool: string, timeoutMs: number, signal: AbortSignal | undefined): GatewayError {
     const name = this.spec.server_name
     if (signal?.aborted) return signal.reason instanceof GatewayError ? signal.reason : this.clientClosed()
+    const sdk = loadedSdk()
     if (sdk && err instanceof sdk.types.McpError) {
       if (err.code === sdk.types.ErrorCode.RequestTimeout) {
         return gatewayError('GW_ERR_UPSTREAM_TIMEOUT', `MCP server '${name}' did not finish tool '${tool}' within ${timeoutMs} ms`)
