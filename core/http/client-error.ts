@@ -9,6 +9,7 @@
 import type { Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { gatewayError, toErrorBody, type GatewayError } from '../errors.js'
+import { anthropicErrorBody } from '../formats/anthropic-reply.js'
 
 export interface ClientErrorOptions {
   /**
@@ -43,16 +44,21 @@ export function clientErrorFor(err: Error & { code?: string }): GatewayError | n
   return gatewayError('GW_ERR_BAD_HTTP', `Malformed HTTP request (${code || 'parse error'}).`)
 }
 
+/** Paths of the Anthropic Messages API (core/http/messages.ts), whose errors take Anthropic's shape. */
+const ANTHROPIC_PATH = /^\/(v1\/)?messages(\/|\?|$)/
+
 /** The `clientError` listener: the error body when the socket can still take one, then close. */
 export function onClientError(err: Error & { code?: string }, socket: Duplex): void {
   const e = clientErrorFor(err)
   // A response already under way on this socket (Node's own handler checks the same): raw bytes would corrupt it.
-  const res = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  const res = (socket as Duplex & { _httpMessage?: { headersSent?: boolean; req?: { url?: string } } })._httpMessage
   if (!e || !socket.writable || res?.headersSent) {
     socket.destroy()
     return
   }
-  const body = JSON.stringify(toErrorBody(e))
+  // A request whose body stalled was already routed: a Messages client gets its own error shape.
+  const url = res?.req?.url
+  const body = JSON.stringify(url !== undefined && ANTHROPIC_PATH.test(url) ? anthropicErrorBody(e) : toErrorBody(e))
   socket.end(`HTTP/1.1 ${e.status} ${REASONS[e.status] ?? 'Bad Request'}\r\ncontent-type: application/json\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }

@@ -270,9 +270,9 @@ function raw(chunks: Array<string | Buffer>, waitMs = DEADLINE_MS): Promise<RawR
   })
 }
 
-function rawVerdict(r: RawReply, statuses: readonly number[]): string | null {
+function rawVerdict(r: RawReply, statuses: readonly number[], route = ''): string | null {
   if (r.status === 0) return `no answer (closed: ${r.closed}, after ${r.ms} ms)`
-  return verdict({ status: r.status, headers: r.headers, text: r.body, ms: r.ms }, 'client-error', statuses)
+  return verdict({ status: r.status, headers: r.headers, text: r.body, ms: r.ms }, 'client-error', statuses, route)
 }
 
 const CHAT = '/v1/chat/completions'
@@ -310,8 +310,10 @@ const getRoutes = routes.filter((r) => r.methods.includes('GET'))
  * timeout overlaps the rest of the run (and the gateway must cut them off while busy).
  */
 const STALL_LIMIT_MS = REQUEST_TIMEOUT_S * 1000 + 10_000 // + Node's check interval (a quarter of the timeout) and a loaded CI box whose gateway is busy with the fuzz
-const stallCases: Array<[string, Array<string | Buffer>]> = [
+/** [name, what the client sends, the route whose error shape applies (default: the OpenAI shape)] */
+const stallCases: Array<[string, Array<string | Buffer>, string?]> = [
   [`${CHAT}: body stalled`, [head([`POST ${CHAT} HTTP/1.1`, 'host: x', `authorization: Bearer ${MASTER}`, 'content-type: application/json', 'content-length: 1000']), '{"model":']],
+  ['/v1/messages: body stalled (Anthropic\'s error shape)', [head(['POST /v1/messages HTTP/1.1', 'host: x', `x-api-key: ${MASTER}`, 'content-type: application/json', 'content-length: 1000']), '{"model":'], '/v1/messages'],
   ['/key/generate: body stalled', [head(['POST /key/generate HTTP/1.1', 'host: x', `authorization: Bearer ${MASTER}`, 'content-type: application/json', 'content-length: 1000']), '{"key_alias":']],
   ['headers stalled', [`POST ${CHAT} HTTP/1.1\r\nhost: x\r\nx-slow: `]],
 ]
@@ -455,10 +457,10 @@ t.test('bodies above the body limit', async (t) => {
 
 t.test('a client that stalls mid-request is cut off within the request timeout', async (t) => {
   const replies = await stalled
-  stallCases.forEach(([name], i) => {
+  stallCases.forEach(([name, , route], i) => {
     const r = replies[i]!
     t.ok(r.closed, `${name}: connection closed within ${STALL_LIMIT_MS} ms (after ${r.ms} ms)`)
-    t.equal(rawVerdict(r, [408]), null, `${name}: answered 408 in the error shape: ${r.status} ${r.body.slice(0, 200)}`)
+    t.equal(rawVerdict(r, [408], route), null, `${name}: answered 408 in the error shape: ${r.status} ${r.body.slice(0, 200)}`)
   })
 })
 
