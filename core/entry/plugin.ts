@@ -7,7 +7,8 @@
  *
  * `GatewayState` is the same interface as the package root's, so either module may be augmented
  * (`declare module 'switchyard/plugin' { interface GatewayState { ... } }` or `declare module 'switchyard'`);
- * the README recommends the root, which every consumer resolves.
+ * the README recommends the root, which every consumer resolves. Not both in one program: TypeScript then applies
+ * neither augmentation to the original interface (checked with 5.9 in a consumer project).
  */
 export { definePlugin, type GatewayPlugin, type GatewayMiddleware, type LoadedPlugin } from '../plugin.js'
 export type { GatewayState, CoreState, Principal, Outcome, AttemptRecord, RequestKind, ClientFormat } from '../state.js'
