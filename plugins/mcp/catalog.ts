@@ -62,9 +62,9 @@ export function catalogFor(p: Principal | null, registry: McpRegistry, selector?
  * 404) are thrown after being recorded; a tool's own failure (`isError`) is a result.
  */
 export async function runTool(
-  state: GatewayState, registry: McpRegistry, logger: Logger, spec: McpServerSpec, tool: McpTool, args: Record<string, unknown>,
+  state: GatewayState, registry: McpRegistry, logger: Logger, tool: McpTool, args: Record<string, unknown>,
 ): Promise<CallToolResult> {
-  const rec = toolRecord(`${state.requestId}-${state.toolCalls.length}`, tool.prefixed, tool, spec.server_name, JSON.stringify(args))
+  const rec = toolRecord(`${state.requestId}-${state.toolCalls.length}`, tool.prefixed, tool, JSON.stringify(args))
   state.toolCalls.push(rec)
   const out = await executeTool(state, registry, logger, rec, tool, args)
   if (out.result === undefined) throw out.thrown

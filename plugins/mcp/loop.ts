@@ -112,7 +112,7 @@ async function runCalls(o: ToolLoopOptions, calls: readonly Call[]): Promise<Too
 
 async function runCall(o: ToolLoopOptions, call: Call): Promise<ToolCallRecord> {
   const tool = o.owned.get(call.name)!
-  const rec = toolRecord(call.id, call.name, tool, tool.server, call.arguments)
+  const rec = toolRecord(call.id, call.name, tool, call.arguments)
   const args = parseArguments(call.arguments)
   // Arguments that are not a JSON object never reach the server; the model is told why.
   if (typeof args === 'string') rec.error = args

@@ -114,7 +114,7 @@ export function restRoutes(deps: RestDeps): RouteDef[] {
         if (!found) {
           throw gatewayError('GW_ERR_NOT_FOUND', `Tool '${tool}' not found on MCP server '${spec.server_name}'.`, { param: 'name', openaiCode: 'mcp_tool_not_found' })
         }
-        ctx.body = await runTool(state, registry, logger, spec, found, args)
+        ctx.body = await runTool(state, registry, logger, found, args)
       },
     },
   ]

@@ -96,7 +96,7 @@ function serverFor(sdk: ServerSdk, ctx: GatewayContext, deps: ServeDeps, selecto
       throw new types.McpError(types.ErrorCode.InvalidParams, `Tool ${name} not found`)
     }
     try {
-      return await runTool(state, registry, logger, found.spec, found.tool, args)
+      return await runTool(state, registry, logger, found.tool, args)
     } catch (err) {
       if (err instanceof GatewayError) return errorResult(err.message)
       throw err

@@ -75,9 +75,9 @@ export function resultText(result: CallToolResult): string {
 }
 
 /** A new record for a call of `tool` (output, error, timing and cost are filled by executeTool). */
-export function toolRecord(id: string, name: string, tool: McpTool, server: string, args: string): ToolCallRecord {
+export function toolRecord(id: string, name: string, tool: McpTool, args: string): ToolCallRecord {
   return {
-    id, name, server, serverId: tool.serverId, tool: tool.name, arguments: args,
+    id, name, server: tool.server, serverId: tool.serverId, tool: tool.name, arguments: args,
     output: null, error: null, startedAt: Date.now(), durationMs: 0, costUsd: 0,
   }
 }

@@ -25,7 +25,6 @@ export const memoryBin = path.join(ROOT, 'node_modules', '.bin', 'mcp-server-mem
 /** How long a child server may take to accept connections: 15 s. */
 const START_TIMEOUT_MS = 15_000
 
-export { alive }
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -14,7 +14,8 @@ import { createLogger } from '../../core/logger.js'
 import { createRegistry, type LocalMcpRegistry } from '../../plugins/mcp/registry.js'
 import { parseServerSpec, publicView, recordFromSpec, serverNameWarning, specFromRecord } from '../../plugins/mcp/spec.js'
 import type { McpServerHealth, McpServerSpec } from '../../plugins/mcp/types.js'
-import { alive, everythingBin, memoryBin, startEverythingHttp, startTestMcpServer } from '../helpers/mcp.js'
+import { everythingBin, memoryBin, startEverythingHttp, startTestMcpServer } from '../helpers/mcp.js'
+import { alive } from '../helpers/net.js'
 
 const DEFAULTS = { timeoutMs: 10_000, maxConcurrency: 4 }
 const NOW = '2025-01-01T00:00:00.000Z'

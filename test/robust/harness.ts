@@ -440,8 +440,6 @@ export function childPids(pid: number): number[] {
   return out
 }
 
-export { alive }
-
 /**
  * A new database on `pg` that commits durably. The helper's server trades durability for speed (fsync and
  * synchronous_commit off). A kill loses no committed transaction with fsync off (the OS keeps the page cache), but
